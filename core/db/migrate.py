@@ -1,0 +1,64 @@
+"""Apply Alembic migrations and sync the settings the database itself reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import select
+
+from core.db.engine import Database
+from core.db.models import Tenant, WinnerRuleRow, utcnow
+from core.settings import Settings, WinnerRule
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(db: Database, revision: str = "head") -> None:
+    """Migrate the database to ``revision`` (both SQLite and PostgreSQL)."""
+    cfg = alembic_config(db.url)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def current_revision(db: Database) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with db.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def sync_winner_rule(db: Database, rule: WinnerRule) -> None:
+    """Write the winner thresholds into the table the trigger reads."""
+    with db.session() as s:
+        row = s.get(WinnerRuleRow, 1)
+        if row is None:
+            row = WinnerRuleRow(id=1)
+            s.add(row)
+        row.min_hours_live = rule.min_hours_live
+        row.min_impressions = rule.min_impressions
+        row.min_ctr = rule.min_ctr
+        row.min_roas = rule.min_roas
+        row.updated_at = utcnow()
+
+
+def ensure_tenant(db: Database, tenant_id: str, name: str | None = None) -> None:
+    with db.session() as s:
+        if s.scalar(select(Tenant).where(Tenant.tenant_id == tenant_id)) is None:
+            s.add(Tenant(tenant_id=tenant_id, name=name or tenant_id))
+
+
+def prepare(db: Database, settings: Settings) -> None:
+    """Everything a fresh or existing database needs before the app serves: migrate, sync."""
+    upgrade(db)
+    sync_winner_rule(db, settings.winner)
+    ensure_tenant(db, settings.tenant_id)

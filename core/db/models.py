@@ -1,0 +1,264 @@
+"""SQLAlchemy 2.x models: the schema Alembic migrates (never ``create_all`` in production).
+
+Every advertiser-owned row carries ``tenant_id``. Times are stored in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stored as UTC (timestamptz on PostgreSQL, naive UTC text on SQLite); read back aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSONType, datetime: UTCDateTime()}
+
+
+class TenantMixin:
+    tenant_id: Mapped[str] = mapped_column(String(64), default="default", index=True)
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(TenantMixin, Base):
+    """An API key, stored as a SHA-256 hash; ``prefix`` identifies it in listings and logs."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    rate_limit_per_min: Mapped[int] = mapped_column(Integer, default=600)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Creative(TenantMixin, Base):
+    __tablename__ = "creatives"
+    creative_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    video_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    video_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    hook_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    cta: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    template: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    video_features: Mapped[list[float] | None] = mapped_column(JSONType, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Ad(TenantMixin, Base):
+    """One running ad; ``launched_at`` starts the winner rule's clock."""
+
+    __tablename__ = "ads"
+    ad_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    creative_id: Mapped[str | None] = mapped_column(
+        ForeignKey("creatives.creative_id", ondelete="SET NULL"), nullable=True
+    )
+    name: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    platform: Mapped[str] = mapped_column(String(32), default="simulator")
+    campaign_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    ad_set_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    status: Mapped[str] = mapped_column(String(32), default="active")
+    daily_budget: Mapped[float | None] = mapped_column(Float, nullable=True)
+    launched_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PerformanceMetric(TenantMixin, Base):
+    """A cumulative performance snapshot of an ad as of ``observed_at``."""
+
+    __tablename__ = "performance_metrics"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ad_id: Mapped[str] = mapped_column(ForeignKey("ads.ad_id", ondelete="CASCADE"), index=True)
+    video_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    impressions: Mapped[int] = mapped_column(Integer)
+    clicks: Mapped[int] = mapped_column(Integer)
+    conversions: Mapped[int] = mapped_column(Integer, default=0)
+    spend: Mapped[float] = mapped_column(Float, default=0.0)
+    revenue: Mapped[float] = mapped_column(Float, default=0.0)
+    ctr: Mapped[float] = mapped_column(Float)
+    roas: Mapped[float] = mapped_column(Float)
+    observed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WinnerRuleRow(Base):
+    """The winner thresholds the database trigger reads (one row, id 1, synced from settings)."""
+
+    __tablename__ = "winner_rule"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    min_hours_live: Mapped[float] = mapped_column(Float)
+    min_impressions: Mapped[int] = mapped_column(Integer)
+    min_ctr: Mapped[float] = mapped_column(Float)
+    min_roas: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PendingJob(TenantMixin, Base):
+    """The job queue: rows claimed by the job consumer (SKIP LOCKED on PostgreSQL)."""
+
+    __tablename__ = "pending_jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_type: Mapped[str] = mapped_column(String(64))
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_after: Mapped[datetime] = mapped_column(default=utcnow)
+    leased_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    locked_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    __table_args__ = (
+        Index("ix_pending_jobs_claim", "status", "run_after", "id"),
+        Index(
+            "uq_pending_jobs_queued",
+            "job_type",
+            "dedupe_key",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
+
+
+class Winner(TenantMixin, Base):
+    """An ad indexed into the winner memory (one row per ad; re-qualifying updates it)."""
+
+    __tablename__ = "winners"
+    ad_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    video_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    reason: Mapped[str] = mapped_column(String(8))  # ctr | roas | both | manual
+    ctr: Mapped[float] = mapped_column(Float)
+    roas: Mapped[float] = mapped_column(Float)
+    impressions: Mapped[int] = mapped_column(Integer)
+    hook_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    cta: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    template: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    video_features: Mapped[list[float] | None] = mapped_column(JSONType, nullable=True)
+    vector: Mapped[list[float]] = mapped_column(JSONType)
+    embedder: Mapped[str] = mapped_column(String(64))
+    times_indexed: Mapped[int] = mapped_column(Integer, default=1)
+    indexed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Experiment(TenantMixin, Base):
+    """A Thompson-sampling experiment over ads (arms)."""
+
+    __tablename__ = "experiments"
+    experiment_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    metric: Mapped[str] = mapped_column(String(16), default="ctr")  # ctr | cvr
+    prior_alpha: Mapped[float] = mapped_column(Float, default=1.0)
+    prior_beta: Mapped[float] = mapped_column(Float, default=1.0)
+    decay_half_life_h: Mapped[float | None] = mapped_column(Float, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExperimentArm(Base):
+    __tablename__ = "experiment_arms"
+    experiment_id: Mapped[str] = mapped_column(
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"), primary_key=True
+    )
+    ad_id: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
+    alpha: Mapped[float] = mapped_column(Float, default=1.0)
+    beta: Mapped[float] = mapped_column(Float, default=1.0)
+    trials: Mapped[int] = mapped_column(Integer, default=0)
+    successes: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExperimentEvent(Base):
+    """History of an experiment: selections, allocations, updates."""
+
+    __tablename__ = "experiment_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[str] = mapped_column(
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProJob(TenantMixin, Base):
+    """A pro video batch run in the background (202 + polling)."""
+
+    __tablename__ = "pro_jobs"
+    job_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    completed: Mapped[int] = mapped_column(Integer, default=0)
+    successful: Mapped[int] = mapped_column(Integer, default=0)
+    request: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    results: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+__all__ = [
+    "Ad",
+    "ApiKey",
+    "Base",
+    "Creative",
+    "Experiment",
+    "ExperimentArm",
+    "ExperimentEvent",
+    "PendingJob",
+    "PerformanceMetric",
+    "ProJob",
+    "Tenant",
+    "Winner",
+    "WinnerRuleRow",
+    "utcnow",
+]

@@ -1,0 +1,141 @@
+"""JobConsumer: a long-lived actor that drains ``pending_jobs``.
+
+A background thread claims due jobs, runs their handler, and marks them done or failed
+(with backoff). On PostgreSQL a second thread LISTENs for ``adcluster_jobs`` notifications
+and wakes the loop at once; polling every ``poll_interval_s`` is the fallback (and the
+SQLite path). A restarted consumer picks up jobs whose lease expired.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import ray
+from sqlalchemy.engine import make_url
+
+from core.db import jobs
+from core.db.engine import Database
+from core.db.triggers import JOB_TYPE, NOTIFY_CHANNEL
+from core.settings import Settings
+
+log = logging.getLogger("adcluster.job_consumer")
+NAME = "job_consumer"
+Handler = Callable[[dict[str, Any]], Any]
+
+
+def default_handlers(settings: Settings) -> dict[str, Handler]:
+    """Job type → handler. ``rag_index_winner`` indexes into the WinnerMemory actor."""
+    from actors import registry
+
+    def index_winner(payload: dict[str, Any]) -> Any:
+        return ray.get(registry.winner_memory(settings).index_winner.remote(payload), timeout=120)
+
+    return {JOB_TYPE: index_winner}
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=4)
+class JobConsumer:
+    def __init__(self, settings: dict[str, Any], autostart: bool = True) -> None:
+        self.settings = Settings.from_overrides(settings)
+        self.cfg = self.settings.jobs
+        self.db = Database(self.settings.db_url)
+        self.handlers = default_handlers(self.settings)
+        self.worker = f"consumer-{os.getpid()}-{int(time.time())}"
+        self.processed = {"done": 0, "retried": 0, "failed": 0}
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        if autostart:
+            self.start()
+
+    def start(self) -> bool:
+        if self._threads:
+            return False
+        self._stop.clear()
+        self._threads = [threading.Thread(target=self._loop, name="jobs-loop", daemon=True)]
+        if self.db.is_postgres:
+            self._threads.append(
+                threading.Thread(target=self._listen, name="jobs-listen", daemon=True)
+            )
+        for t in self._threads:
+            t.start()
+        return True
+
+    def stop(self) -> bool:
+        self._stop.set()
+        self._wake.set()
+        for t in self._threads:
+            t.join(timeout=10)
+        self._threads = []
+        return True
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stats(self) -> dict[str, Any]:
+        with self.db.session() as s:
+            queue = jobs.counts(s)
+        return {"worker": self.worker, "processed": dict(self.processed), "queue": queue}
+
+    def run_once(self) -> int:
+        """Claim one batch and run it; returns the number of jobs handled."""
+        with self.db.session() as s:
+            batch = jobs.claim(
+                s, worker=self.worker, limit=self.cfg.batch_size, lease_s=self.cfg.lease_s
+            )
+        for job in batch:
+            self._run(job)
+        return len(batch)
+
+    def _run(self, job: jobs.ClaimedJob) -> None:
+        handler = self.handlers.get(job.job_type)
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for job type {job.job_type!r}")
+            handler(job.payload)
+        except Exception as exc:  # the handler's failure is the job's, not the loop's
+            error = f"{type(exc).__name__}: {exc}"
+            with self.db.session() as s:
+                status = jobs.fail(s, job.id, error, self.cfg)
+            key = "failed" if status == "failed" else "retried"
+            self.processed[key] += 1
+            log.warning(
+                "job failed",
+                extra={"job_id": job.id, "job_type": job.job_type, "status": status},
+            )
+            return
+        with self.db.session() as s:
+            jobs.complete(s, job.id)
+        self.processed["done"] += 1
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                handled = self.run_once()
+            except Exception:
+                log.exception("job loop error")
+                handled = 0
+            if handled == 0:
+                self._wake.wait(self.cfg.poll_interval_s)
+                self._wake.clear()
+
+    def _listen(self) -> None:
+        import psycopg
+
+        dsn = make_url(self.db.url).set(drivername="postgresql")
+        dsn_str = dsn.render_as_string(hide_password=False)
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(dsn_str, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self._wake.set()
+            except Exception as exc:
+                log.warning("LISTEN failed; polling only", extra={"error": type(exc).__name__})
+                self._stop.wait(5.0)

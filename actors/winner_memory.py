@@ -1,0 +1,220 @@
+"""WinnerMemory: a named, detached actor holding the winners' vector index.
+
+The ``winners`` table is the source of truth: indexing writes the row first, then the
+in-memory index; on (re)start the actor rebuilds every tenant's index from the table.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import ray
+
+from core.db import ads as ads_db
+from core.db import winners as winners_db
+from core.db.engine import Database
+from core.domain.embedding import make_embedder
+from core.domain.features import VectorIndex, creative_text, feature_vector
+from core.domain.winner import Thresholds, winner_reason
+from core.settings import Settings
+
+log = logging.getLogger("adcluster.winner_memory")
+NAME = "winner_memory"
+
+
+class UnknownAdError(LookupError):
+    pass
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
+class WinnerMemory:
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = Settings.from_overrides(settings)
+        self.db = Database(self.settings.db_url)
+        mem = self.settings.memory
+        self.embedder = make_embedder(mem.embedder, mem.text_dim)
+        self.rule = Thresholds(**self.settings.winner.model_dump())
+        self.indexes: dict[str, VectorIndex] = {}
+        self.meta: dict[str, dict[str, dict[str, Any]]] = {}
+        self.rebuild()
+
+    # -- building ---------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        return 4 + self.embedder.dim + self.settings.memory.video_dim
+
+    def _vector(
+        self,
+        *,
+        ctr: float,
+        roas: float,
+        impressions: int,
+        text: str,
+        video: list[float] | None,
+    ) -> list[float]:
+        text_vec = self.embedder.embed([text])[0]
+        vec = feature_vector(
+            ctr=ctr,
+            roas=roas,
+            impressions=impressions,
+            text_vec=text_vec,
+            video=video,
+            video_dim=self.settings.memory.video_dim,
+        )
+        return vec.tolist()
+
+    def _remember(self, tenant: str, ad_id: str, vector: list[float], meta: dict) -> None:
+        self.indexes.setdefault(tenant, VectorIndex(self.dim)).upsert(ad_id, vector)
+        self.meta.setdefault(tenant, {})[ad_id] = meta
+
+    def rebuild(self) -> int:
+        """Reload every winner from the database (re-embedding if the embedder changed)."""
+        self.indexes, self.meta = {}, {}
+        with self.db.session() as s:
+            for w in winners_db.all_winners(s):
+                vector = w.vector
+                if w.embedder != self.embedder.name or len(vector) != self.dim:
+                    vector = self._vector(
+                        ctr=w.ctr,
+                        roas=w.roas,
+                        impressions=w.impressions,
+                        text=creative_text(w.hook_text, w.cta, w.template),
+                        video=w.video_features,
+                    )
+                    w.vector, w.embedder = vector, self.embedder.name
+                self._remember(w.tenant_id, w.ad_id, vector, _meta(w))
+        count = sum(len(i) for i in self.indexes.values())
+        log.info("winner memory rebuilt", extra={"winners": count, "embedder": self.embedder.name})
+        return count
+
+    # -- API ----------------------------------------------------------------------------
+    def index_winner(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Index (or refresh) one ad. Idempotent per ad; the row is committed first."""
+        tenant = payload.get("tenant_id") or self.settings.tenant_id
+        ad_id = str(payload["ad_id"])
+        with self.db.session() as s:
+            ad = ads_db.get_ad(s, tenant, ad_id)
+            if ad is None:
+                raise UnknownAdError(f"unknown ad: {ad_id}")
+            creative = ads_db.get_creative(s, ad)
+            latest = ads_db.latest_metrics(s, ad_id)
+            ctr = float(payload.get("ctr", latest.ctr if latest else 0.0))
+            roas = float(payload.get("roas", latest.roas if latest else 0.0))
+            impressions = int(payload.get("impressions", latest.impressions if latest else 0))
+            hook = creative.hook_text if creative else None
+            cta = creative.cta if creative else None
+            template = creative.template if creative else None
+            video = creative.video_features if creative else None
+            vector = self._vector(
+                ctr=ctr,
+                roas=roas,
+                impressions=impressions,
+                text=creative_text(hook, cta, template),
+                video=video,
+            )
+            row = winners_db.upsert_winner(
+                s,
+                ad_id=ad_id,
+                tenant_id=tenant,
+                video_id=payload.get("video_id") or (creative.video_id if creative else None),
+                reason=winner_reason(ctr, roas, self.rule) or "manual",
+                ctr=ctr,
+                roas=roas,
+                impressions=impressions,
+                hook_text=hook,
+                cta=cta,
+                template=template,
+                video_features=video,
+                vector=vector,
+                embedder=self.embedder.name,
+            )
+            meta = _meta(row)
+        self._remember(tenant, ad_id, vector, meta)
+        return {"ad_id": ad_id, "indexed": True, **meta}
+
+    def search(
+        self,
+        tenant_id: str,
+        *,
+        ad_id: str | None = None,
+        features: dict[str, Any] | None = None,
+        k: int = 5,
+    ) -> list[dict[str, Any]]:
+        """The ``k`` winners nearest to an ad (by id) or to a feature payload."""
+        index = self.indexes.get(tenant_id)
+        if ad_id is not None:
+            query = self._query_for_ad(tenant_id, ad_id)
+        else:
+            f = features or {}
+            query = self._vector(
+                ctr=float(f.get("ctr") or 0.0),
+                roas=float(f.get("roas") or 0.0),
+                impressions=int(f.get("impressions") or 0),
+                text=creative_text(f.get("hook_text"), f.get("cta"), f.get("template")),
+                video=f.get("video_features"),
+            )
+        if index is None:
+            return []
+        hits = index.search(query, k, exclude=ad_id)
+        meta = self.meta[tenant_id]
+        return [{"ad_id": a, "similarity": round(sim, 6), **meta[a]} for a, sim in hits]
+
+    def _query_for_ad(self, tenant: str, ad_id: str) -> list[float]:
+        index = self.indexes.get(tenant)
+        with self.db.session() as s:
+            ad = ads_db.get_ad(s, tenant, ad_id)
+            if ad is None:
+                raise UnknownAdError(f"unknown ad: {ad_id}")
+            if index is not None and ad_id in index:
+                w = s.get(winners_db.Winner, ad_id)
+                if w is not None:
+                    return list(w.vector)
+            creative = ads_db.get_creative(s, ad)
+            latest = ads_db.latest_metrics(s, ad_id)
+            return self._vector(
+                ctr=latest.ctr if latest else 0.0,
+                roas=latest.roas if latest else 0.0,
+                impressions=latest.impressions if latest else 0,
+                text=creative_text(
+                    *(
+                        (creative.hook_text, creative.cta, creative.template)
+                        if creative
+                        else (None, None, None)
+                    )
+                ),
+                video=creative.video_features if creative else None,
+            )
+
+    def stats(self, tenant_id: str) -> dict[str, Any]:
+        meta = self.meta.get(tenant_id, {})
+        by_reason: dict[str, int] = {}
+        for m in meta.values():
+            by_reason[m["reason"]] = by_reason.get(m["reason"], 0) + 1
+        last = max((m["indexed_at"] for m in meta.values()), default=None)
+        return {
+            "winner_count": len(meta),
+            "index_size": len(self.indexes.get(tenant_id, ())),
+            "dimension": self.dim,
+            "embedder": self.embedder.name,
+            "last_indexed_at": last,
+            "by_reason": by_reason,
+        }
+
+    def ping(self) -> bool:
+        return True
+
+
+def _meta(w: winners_db.Winner) -> dict[str, Any]:
+    indexed: datetime = w.indexed_at
+    return {
+        "reason": w.reason,
+        "ctr": w.ctr,
+        "roas": w.roas,
+        "impressions": w.impressions,
+        "video_id": w.video_id,
+        "hook_text": w.hook_text,
+        "times_indexed": w.times_indexed,
+        "indexed_at": indexed.isoformat(),
+    }

@@ -1,0 +1,126 @@
+"""Start or join Ray, prepare the database, start the actors and the Serve app."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import httpx
+import ray
+from ray import serve
+
+from actors import registry
+from core.db.engine import Database
+from core.db.migrate import prepare
+from core.settings import Settings
+
+log = logging.getLogger("adcluster.cluster")
+APP_NAME = "adcluster"
+ACTOR_NAMES = ("job_consumer", "winner_memory", "thompson_sampler")
+
+
+@dataclass(frozen=True)
+class Running:
+    url: str
+    address: str
+
+
+def ray_env(settings: Settings) -> dict[str, str]:
+    """Environment for Ray processes (workers inherit it)."""
+    return {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "1"}
+
+
+def start_local_head(settings: Settings) -> str:
+    """``ray start --head`` on the configured port (6379 is taken by Redis here)."""
+    address = f"127.0.0.1:{settings.ray.head_port}"
+    ray_bin = shutil.which("ray", path=os.path.dirname(sys.executable)) or "ray"
+    cmd = [
+        ray_bin,
+        "start",
+        "--head",
+        f"--port={settings.ray.head_port}",
+        "--node-ip-address=127.0.0.1",
+        f"--include-dashboard={'true' if settings.ray.dashboard else 'false'}",
+        "--disable-usage-stats",
+    ]
+    result = subprocess.run(
+        cmd, capture_output=True, text=True, env={**os.environ, **ray_env(settings)}
+    )
+    if result.returncode != 0 and "already" not in (result.stderr + result.stdout):
+        raise RuntimeError(f"ray start failed: {result.stderr.strip()[-2000:]}")
+    return address
+
+
+def connect(settings: Settings, address: str | None) -> str:
+    """Join ``address`` (``local`` for an in-process cluster); returns the GCS address."""
+    os.environ.update(ray_env(settings))
+    if not ray.is_initialized():
+        kwargs = {"namespace": settings.ray.namespace, "log_to_driver": False}
+        if address in (None, "local"):
+            ray.init(include_dashboard=settings.ray.dashboard, **kwargs)
+        else:
+            ray.init(address=address, **kwargs)
+    return ray.get_runtime_context().gcs_address
+
+
+def deploy(settings: Settings, *, wait_s: float = 120.0) -> str:
+    """Migrate, start the actors, deploy the gateway; returns the base URL once ready."""
+    db = Database(settings.db_url)
+    prepare(db, settings)
+    db.dispose()
+    ray.get(registry.winner_memory(settings).ping.remote())
+    registry.job_consumer(settings)
+    try:
+        from actors.sampler import get_or_create_sampler
+    except ImportError:
+        pass
+    else:
+        get_or_create_sampler(settings)
+    from serve_apps.gateway.deployment import build_application
+
+    serve.start(http_options={"host": settings.api.host, "port": settings.api.port})
+    serve.run(build_application(settings), name=APP_NAME, route_prefix="/", blocking=False)
+    url = f"http://{settings.api.host}:{settings.api.port}"
+    wait_ready(url, wait_s)
+    return url
+
+
+def wait_ready(url: str, wait_s: float) -> None:
+    deadline = time.monotonic() + wait_s
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            r = httpx.get(f"{url}/readyz", timeout=5)
+            if r.status_code == 200:
+                return
+            last = r.text
+        except httpx.HTTPError as exc:
+            last = str(exc)
+        time.sleep(0.5)
+    raise TimeoutError(f"gateway not ready at {url} after {wait_s:.0f}s: {last[:300]}")
+
+
+def up(settings: Settings, address: str | None = None) -> Running:
+    """Start (or join) Ray and everything adcluster runs on it."""
+    gcs = connect(settings, address)
+    return Running(url=deploy(settings), address=gcs)
+
+
+def down(settings: Settings) -> list[str]:
+    """Stop the Serve app and the named actors; returns what was stopped."""
+    stopped = []
+    try:
+        serve.delete(APP_NAME)
+        stopped.append(f"serve app {APP_NAME}")
+        serve.shutdown()
+    except Exception as exc:
+        log.info("serve not running", extra={"error": type(exc).__name__})
+    for name in ACTOR_NAMES:
+        if registry.kill(name, settings):
+            stopped.append(name)
+    return stopped

@@ -1,0 +1,144 @@
+"""Store performance feedback; the winner trigger queues indexing jobs in the same transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from core.db.models import Ad, PendingJob, PerformanceMetric, utcnow
+from core.db.triggers import JOB_TYPE
+from core.domain.winner import Thresholds, derive_ctr, derive_roas, is_winner, winner_reason
+
+
+class ForeignAdError(LookupError):
+    """Some ads belong to another tenant (answered as unknown, never revealed)."""
+
+    def __init__(self, ad_ids: list[str]) -> None:
+        super().__init__(f"unknown ad(s): {', '.join(ad_ids)}")
+        self.ad_ids = ad_ids
+
+
+@dataclass(frozen=True)
+class FeedbackRow:
+    ad_id: str
+    impressions: int
+    clicks: int
+    conversions: int = 0
+    spend: float = 0.0
+    revenue: float = 0.0
+    video_id: str | None = None
+    actual_ctr: float | None = None
+    actual_roas: float | None = None
+    observed_at: datetime | None = None
+    launched_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    ad_id: str
+    metrics_id: int
+    ctr: float
+    roas: float
+    hours_live: float
+    winner: bool
+    reason: str | None
+    job_id: int | None
+
+
+def _dialect_insert(session: Session):  # type: ignore[no-untyped-def]
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def ensure_ads(session: Session, rows: list[FeedbackRow], tenant_id: str) -> dict[str, datetime]:
+    """Launch times of the rows' ads, registering ads seen for the first time."""
+    first_seen: dict[str, datetime] = {}
+    for r in rows:
+        first_seen.setdefault(r.ad_id, r.launched_at or r.observed_at or utcnow())
+    new = [{"ad_id": a, "tenant_id": tenant_id, "launched_at": t} for a, t in first_seen.items()]
+    stmt = _dialect_insert(session)(Ad).on_conflict_do_nothing(index_elements=["ad_id"])
+    session.execute(stmt, new)
+    found = session.execute(
+        select(Ad.ad_id, Ad.tenant_id, Ad.launched_at).where(Ad.ad_id.in_(list(first_seen)))
+    ).all()
+    foreign = sorted(a for a, t, _ in found if t != tenant_id)
+    if foreign:
+        raise ForeignAdError(foreign)
+    return {a: launched for a, _, launched in found}
+
+
+def record_feedback(
+    session: Session, rows: list[FeedbackRow], *, tenant_id: str, rule: Thresholds
+) -> list[FeedbackResult]:
+    """Insert metrics rows (one statement), then report winners and their queued jobs."""
+    if not rows:
+        return []
+    now = utcnow()
+    launched = ensure_ads(session, rows, tenant_id)
+    values = []
+    for r in rows:
+        values.append(
+            {
+                "tenant_id": tenant_id,
+                "ad_id": r.ad_id,
+                "video_id": r.video_id,
+                "impressions": r.impressions,
+                "clicks": r.clicks,
+                "conversions": r.conversions,
+                "spend": r.spend,
+                "revenue": r.revenue,
+                "ctr": r.actual_ctr
+                if r.actual_ctr is not None
+                else derive_ctr(r.impressions, r.clicks),
+                "roas": r.actual_roas
+                if r.actual_roas is not None
+                else derive_roas(r.spend, r.revenue),
+                "observed_at": r.observed_at or now,
+                "created_at": now,
+            }
+        )
+    ids = session.scalars(
+        insert(PerformanceMetric).returning(PerformanceMetric.id, sort_by_parameter_order=True),
+        values,
+    ).all()
+    results: list[FeedbackResult] = []
+    for v, metrics_id in zip(values, ids, strict=True):
+        hours = (v["observed_at"] - launched[v["ad_id"]]).total_seconds() / 3600.0
+        win = is_winner(
+            hours_live=hours, impressions=v["impressions"], ctr=v["ctr"], roas=v["roas"], rule=rule
+        )
+        results.append(
+            FeedbackResult(
+                ad_id=v["ad_id"],
+                metrics_id=metrics_id,
+                ctr=v["ctr"],
+                roas=v["roas"],
+                hours_live=hours,
+                winner=win,
+                reason=winner_reason(v["ctr"], v["roas"], rule) if win else None,
+                job_id=None,
+            )
+        )
+    winners = {f"{tenant_id}:{r.ad_id}" for r in results if r.winner}
+    if winners:
+        jobs = dict(
+            session.execute(
+                select(PendingJob.dedupe_key, PendingJob.id).where(
+                    PendingJob.job_type == JOB_TYPE,
+                    PendingJob.status == "pending",
+                    PendingJob.dedupe_key.in_(winners),
+                )
+            ).all()
+        )
+        results = [
+            r if not r.winner else _with_job(r, jobs.get(f"{tenant_id}:{r.ad_id}")) for r in results
+        ]
+    return results
+
+
+def _with_job(r: FeedbackResult, job_id: int | None) -> FeedbackResult:
+    return FeedbackResult(**{**r.__dict__, "job_id": job_id})

@@ -1,0 +1,87 @@
+"""The FastAPI app of the gateway: routers by resource, one error shape, body size limit."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from serve_apps.gateway.errors import error_response, install_error_handlers
+from serve_apps.gateway.services import Services
+
+log = logging.getLogger("adcluster.gateway")
+
+# Router modules, in inclusion order (each exposes ``router``).
+ROUTERS = (
+    "serve_apps.gateway.routes.health",
+    "serve_apps.gateway.routes.feedback",
+    "serve_apps.gateway.routes.ads",
+    "serve_apps.gateway.routes.rag",
+    "serve_apps.gateway.routes.predict",
+    "serve_apps.gateway.routes.experiments",
+    "serve_apps.gateway.routes.pro",
+)
+
+
+class BodySizeLimit:
+    """Refuse request bodies over ``max_bytes`` with 413 (by header and while streaming)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+        seen = 0
+
+        async def limited_receive():  # type: ignore[no-untyped-def]
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(413, f"request body over {self.max_bytes} bytes")
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def build_app(services: Services, routers: tuple[str, ...] = ROUTERS) -> FastAPI:
+    """The gateway app over ``services`` (settings, database, actor handles)."""
+    app = FastAPI(
+        title="adcluster",
+        version="0.1.0",
+        description="Self-hosted, self-learning ad-creative optimization on Ray.",
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    for module_name in routers:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            log.warning("router not available", extra={"router": module_name})
+            continue
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=services.settings.api.max_body_bytes)
+    return app

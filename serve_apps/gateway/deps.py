@@ -1,0 +1,36 @@
+"""Shared FastAPI dependencies, as type aliases (``ServicesDep``, ``TenantDep``, ``SessionDep``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from serve_apps.gateway.services import Services
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_tenant(request: Request) -> str:
+    """The caller's tenant (set by authentication; the default tenant otherwise)."""
+    tenant = getattr(request.state, "tenant_id", None)
+    return tenant or request.app.state.services.settings.tenant_id
+
+
+TenantDep = Annotated[str, Depends(get_tenant)]
+
+
+def get_session(services: ServicesDep) -> Iterator[Session]:
+    """A session in one transaction, committed when the handler returns."""
+    with services.db.session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]

@@ -1,0 +1,110 @@
+"""One error shape for every response: ``{"error": "<short message>", "details": ...}``."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayActorError
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("adcluster.gateway")
+
+
+class ApiError(Exception):
+    """An error with an HTTP status, a short message and optional details."""
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+
+def error_response(
+    status_code: int, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": message, "details": details}, status_code=status_code, headers=headers
+    )
+
+
+def _clean(value: Any) -> Any:
+    """Make validation details JSON-safe (NaN/inf inputs, exceptions in ctx)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [
+        {
+            "loc": list(e.get("loc", ())),
+            "msg": e.get("msg", ""),
+            "type": e.get("type", ""),
+            **({"input": _clean(e["input"])} if "input" in e else {}),
+        }
+        for e in exc.errors()
+    ]
+
+
+def _summary(details: list[dict[str, Any]]) -> str:
+    parts = []
+    for d in details[:3]:
+        loc = ".".join(str(p) for p in d["loc"] if p != "body")
+        parts.append(f"{loc}: {d['msg']}" if loc else d["msg"])
+    more = f" (+{len(details) - 3} more)" if len(details) > 3 else ""
+    return "validation failed: " + "; ".join(parts) + more
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every failure to the one error shape; never leak a stack trace."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status_code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = _validation_details(exc)
+        return error_response(422, _summary(details), details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "http error"
+        return error_response(exc.status_code, message, None, getattr(exc, "headers", None))
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database unavailable", extra={"error": type(exc).__name__})
+        return error_response(503, "database unavailable", None, {"Retry-After": "1"})
+
+    async def _actor_down(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("actor unavailable", extra={"error": type(exc).__name__})
+        return error_response(503, "service temporarily unavailable", None, {"Retry-After": "1"})
+
+    for exc_type in (RayActorError, ActorDiedError, ActorUnavailableError, GetTimeoutError):
+        app.add_exception_handler(exc_type, _actor_down)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"error": type(exc).__name__})
+        return error_response(500, "internal error")

@@ -1,0 +1,183 @@
+"""Request and response models shared by the foundation routes (feedback, ads, rag)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+AdId = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _utc(v: datetime | None) -> datetime | None:
+    if v is None:
+        return None
+    return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+
+
+class FeedbackIn(Strict):
+    ad_id: str = AdId
+    video_id: str | None = Field(None, max_length=128)
+    impressions: int = Field(ge=0)
+    clicks: int = Field(ge=0)
+    conversions: int = Field(0, ge=0)
+    spend: float = Field(0.0, ge=0)
+    revenue: float = Field(0.0, ge=0)
+    actual_ctr: float | None = Field(None, ge=0, le=1)
+    actual_roas: float | None = Field(None, ge=0)
+    observed_at: datetime | None = None
+    launched_at: datetime | None = Field(
+        None, description="Launch time, used only when the ad is seen for the first time."
+    )
+
+    @field_validator("observed_at", "launched_at")
+    @classmethod
+    def _aware_not_future(cls, v: datetime | None) -> datetime | None:
+        v = _utc(v)
+        if v is not None and v > datetime.now(UTC) + MAX_CLOCK_SKEW:
+            raise ValueError("must not be in the future")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FeedbackIn:
+        if self.clicks > self.impressions:
+            raise ValueError("clicks must not exceed impressions")
+        if self.launched_at and self.observed_at and self.launched_at > self.observed_at:
+            raise ValueError("launched_at must not be after observed_at")
+        return self
+
+
+class FeedbackOut(BaseModel):
+    ad_id: str
+    metrics_id: int
+    ctr: float
+    roas: float
+    hours_live: float
+    winner: bool
+    reason: Literal["ctr", "roas", "both"] | None
+    job_id: int | None = Field(description="Id of the queued rag_index_winner job, if any.")
+
+
+class FeedbackBatchIn(Strict):
+    items: list[FeedbackIn] = Field(min_length=1)
+
+
+class FeedbackBatchOut(BaseModel):
+    accepted: int
+    winners: int
+    job_ids: list[int]
+
+
+class CreativeIn(Strict):
+    creative_id: str | None = Field(None, min_length=1, max_length=128)
+    video_id: str | None = Field(None, max_length=128)
+    video_path: str | None = Field(None, max_length=1024)
+    hook_text: str | None = Field(None, max_length=2000)
+    cta: str | None = Field(None, max_length=200)
+    template: str | None = Field(None, max_length=200)
+    video_features: list[float] | None = Field(None, max_length=1024)
+
+
+class AdIn(Strict):
+    ad_id: str = AdId
+    launched_at: datetime | None = None
+    name: str | None = Field(None, max_length=300)
+    platform: Literal["simulator", "meta"] | None = None
+    campaign_id: str | None = Field(None, max_length=128)
+    ad_set_id: str | None = Field(None, max_length=128)
+    status: Literal["active", "paused", "archived"] | None = None
+    daily_budget: float | None = Field(None, ge=0)
+    creative: CreativeIn | None = None
+
+    @field_validator("launched_at")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        v = _utc(v)
+        if v is not None and v > datetime.now(UTC) + MAX_CLOCK_SKEW:
+            raise ValueError("must not be in the future")
+        return v
+
+
+class AdOut(BaseModel):
+    ad_id: str
+    launched_at: datetime
+    name: str | None
+    platform: str
+    campaign_id: str | None
+    ad_set_id: str | None
+    status: str
+    daily_budget: float | None
+    creative_id: str | None
+
+
+class IndexWinnerIn(Strict):
+    ad_id: str = AdId
+    video_id: str | None = Field(None, max_length=128)
+    ctr: float | None = Field(None, ge=0, le=1)
+    roas: float | None = Field(None, ge=0)
+    impressions: int | None = Field(None, ge=0)
+
+
+class IndexWinnerOut(BaseModel):
+    ad_id: str
+    indexed: bool
+    reason: str
+    ctr: float
+    roas: float
+    impressions: int
+    times_indexed: int
+    indexed_at: str
+
+
+class MemoryStatsOut(BaseModel):
+    winner_count: int
+    index_size: int
+    dimension: int
+    embedder: str
+    last_indexed_at: str | None
+    by_reason: dict[str, int]
+
+
+class FeaturePayload(Strict):
+    hook_text: str | None = Field(None, max_length=2000)
+    cta: str | None = Field(None, max_length=200)
+    template: str | None = Field(None, max_length=200)
+    ctr: float | None = Field(None, ge=0, le=1)
+    roas: float | None = Field(None, ge=0)
+    impressions: int | None = Field(None, ge=0)
+    video_features: list[float] | None = Field(None, max_length=1024)
+
+
+class SearchIn(Strict):
+    ad_id: str | None = Field(None, min_length=1, max_length=128)
+    features: FeaturePayload | None = None
+    k: int = Field(5, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _one_query(self) -> SearchIn:
+        if (self.ad_id is None) == (self.features is None):
+            raise ValueError("give exactly one of ad_id or features")
+        return self
+
+
+class SearchHit(BaseModel):
+    ad_id: str
+    similarity: float
+    reason: str
+    ctr: float
+    roas: float
+    impressions: int
+    video_id: str | None
+    hook_text: str | None
+    indexed_at: str
+
+
+class SearchOut(BaseModel):
+    results: list[SearchHit]
+    k: int

@@ -1,0 +1,63 @@
+"""What a gateway replica shares between requests: settings, database, actor handles."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ray.actor import ActorHandle
+from ray.exceptions import ActorDiedError
+
+from core.db.engine import Database
+from core.settings import Settings
+
+
+class ActorRef:
+    """A lazily created named actor; a dead handle is replaced once and the call retried."""
+
+    def __init__(self, factory: Callable[[], ActorHandle]) -> None:
+        self._factory = factory
+        self._handle: ActorHandle | None = None
+
+    @property
+    def handle(self) -> ActorHandle:
+        if self._handle is None:
+            self._handle = self._factory()
+        return self._handle
+
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``await`` ``handle.method.remote(*args, **kwargs)``, surviving one actor death."""
+        try:
+            return await getattr(self.handle, method).remote(*args, **kwargs)
+        except ActorDiedError:
+            self._handle = None
+            await asyncio.sleep(0)
+            return await getattr(self.handle, method).remote(*args, **kwargs)
+
+    def tell(self, method: str, *args: Any, **kwargs: Any) -> None:
+        """Fire and forget (the state it feeds is rebuilt from the database on restart)."""
+        try:
+            getattr(self.handle, method).remote(*args, **kwargs)
+        except ActorDiedError:
+            self._handle = None
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    actors: dict[str, ActorRef] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def actor(self, name: str) -> ActorRef:
+        return self.actors[name]
+
+    @property
+    def winner_memory(self) -> ActorRef:
+        return self.actors["winner_memory"]
+
+    @property
+    def sampler(self) -> ActorRef:
+        return self.actors["sampler"]

@@ -1,0 +1,100 @@
+"""What every operation shares: its context, its output, and the frame-mapping loop."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from core.video.config import VideoConfig
+from core.video.io import AudioTrack, FrameReader, VideoInfo, VideoWriter, read_audio
+
+
+class OpConfig(BaseModel):
+    """Base of every operation's config: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class OpContext:
+    """Inputs of one operation run."""
+
+    info: VideoInfo
+    output_dir: Path
+    video_config: VideoConfig
+    media_root: Path
+    feature_dim: int = 16
+
+    @property
+    def even_size(self) -> tuple[int, int]:
+        return self.info.width - self.info.width % 2, self.info.height - self.info.height % 2
+
+    @property
+    def path(self) -> str:
+        return self.info.path
+
+    def output(self, name: str) -> Path:
+        return self.output_dir / name
+
+    def video_output(self, suffix: str = "") -> Path:
+        stem = Path(self.info.path).stem
+        return self.output_dir / f"{stem}{suffix}.{self.video_config.encoding.container}"
+
+
+@dataclass
+class OpOutput:
+    """Files written (first is the primary one) and analysis data."""
+
+    outputs: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+FrameFn = Callable[[list[int], np.ndarray], Iterable[np.ndarray]]
+
+
+def map_frames(
+    ctx: OpContext,
+    fn: FrameFn,
+    size: tuple[int, int],
+    *,
+    indices: Iterable[int] | None = None,
+    audio: AudioTrack | None | bool = True,
+    out: Path | None = None,
+    fps: float | None = None,
+    **writer_kwargs: Any,
+) -> Path:
+    """Read frames in chunks, apply ``fn(indices, frames)``, write ``size`` frames.
+
+    ``audio=True`` carries the input's audio over unchanged; pass a track to replace it
+    or ``False``/``None`` to drop it.
+    """
+    track = read_audio(ctx.path) if audio is True else (audio or None)
+    out = out or ctx.video_output()
+    reader = FrameReader(ctx.path, chunk=ctx.video_config.limits.read_chunk_frames)
+    with VideoWriter(
+        out,
+        size[0],
+        size[1],
+        fps or ctx.info.fps,
+        audio=track,
+        encoding=ctx.video_config.encoding,
+        **writer_kwargs,
+    ) as writer:
+        w, h = size
+        for idx, frames in reader.chunks(indices):
+            # odd-sized inputs lose their last row/column (yuv420p needs even sides)
+            writer.write_many(f[:h, :w] for f in fn(idx, frames))
+    return out
+
+
+def write_report(ctx: OpContext, name: str, data: dict[str, Any]) -> str:
+    """Write ``data`` as JSON next to the other outputs; return its path."""
+    path = ctx.output(f"{Path(ctx.info.path).stem}_{name}.json")
+    path.write_text(json.dumps(data, indent=2))
+    return str(path)

@@ -22,6 +22,9 @@ from core.video.safety import check_input_file
 
 decord.bridge.set_bridge("native")
 
+# FFmpeg demuxers that turn arbitrary text into "video" (ANSI art); never a real input.
+_NOT_VIDEO_FORMATS = frozenset({"tty"})
+
 
 @dataclass(frozen=True)
 class VideoInfo:
@@ -75,8 +78,10 @@ def probe(path: str | Path, limits: Limits | None = None) -> VideoInfo:
     check_input_file(path, limits)
     try:
         with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise InvalidInputError(f"no video stream in {path.name}")
+            if not container.streams.video or container.format.name in _NOT_VIDEO_FORMATS:
+                raise InvalidInputError(
+                    f"not a readable video file: no video stream in {path.name}"
+                )
             vs = container.streams.video[0]
             first = next(container.decode(vs), None)
             if first is None:
@@ -94,7 +99,7 @@ def probe(path: str | Path, limits: Limits | None = None) -> VideoInfo:
         frame_count = len(vr)
         fps = float(vr.get_avg_fps())
         height, width = vr[0].shape[:2]
-    except decord.DECORDError as exc:
+    except (decord.DECORDError, RuntimeError, IndexError) as exc:
         raise InvalidInputError(f"not a readable video file: {path.name} ({exc})") from exc
     if frame_count <= 0 or fps <= 0:
         raise InvalidInputError(f"video has no frames: {path.name}")

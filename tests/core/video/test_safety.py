@@ -1,0 +1,57 @@
+"""Path confinement of inputs."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from core.video.errors import PathNotAllowedError
+from core.video.safety import new_output_dir, resolve_inside
+
+
+@pytest.fixture()
+def root(tmp_path):
+    r = tmp_path / "media"
+    (r / "sub").mkdir(parents=True)
+    (r / "sub" / "v.mp4").write_bytes(b"x")
+    (tmp_path / "secret.mp4").write_bytes(b"x")
+    os.symlink(tmp_path / "secret.mp4", r / "escape.mp4")
+    os.symlink(r / "sub" / "v.mp4", r / "inside.mp4")
+    return r
+
+
+def test_relative_and_absolute_inside_are_allowed(root):
+    assert resolve_inside(root, "sub/v.mp4") == (root / "sub" / "v.mp4").resolve()
+    assert resolve_inside(root, str(root / "sub" / "v.mp4")) == (root / "sub/v.mp4").resolve()
+    assert resolve_inside(root, "inside.mp4") == (root / "sub" / "v.mp4").resolve()
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("../secret.mp4", r"\.\."),
+        ("sub/../../secret.mp4", r"\.\."),
+        ("/etc/passwd", "outside"),
+        ("escape.mp4", "outside"),
+        ("", "empty"),
+        ("a\x00b", "invalid"),
+    ],
+)
+def test_escapes_are_refused(root, path, message):
+    with pytest.raises(PathNotAllowedError, match=message):
+        resolve_inside(root, path)
+
+
+def test_absolute_path_in_sibling_with_common_prefix_is_refused(root, tmp_path):
+    sibling = tmp_path / "media2"
+    sibling.mkdir()
+    (sibling / "v.mp4").write_bytes(b"x")
+    with pytest.raises(PathNotAllowedError):
+        resolve_inside(root, str(sibling / "v.mp4"))
+
+
+def test_output_dirs_are_fresh_and_confined(tmp_path):
+    a, b = new_output_dir(tmp_path, "t1", "trim"), new_output_dir(tmp_path, "t1", "trim")
+    assert a != b and a.is_dir() and a.parent == tmp_path / "t1" / "trim"
+    assert new_output_dir(tmp_path, "..", "x").parent == tmp_path / "x"

@@ -1,0 +1,213 @@
+"""Blended ROAS prediction (SPEC §3.2).
+
+Early on an ad's CTR is the only trustworthy signal; later its observed ROAS dominates::
+
+    predicted_roas = w * ctr_implied_roas(ctr) + (1 - w) * observed_roas
+
+where ``w`` (the CTR weight) falls with hours live, as bands or a smooth curve, and the
+CTR-implied ROAS comes from a conversion model. All numbers live in ``configs/roas.yaml``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import yaml
+
+from core.settings import config_dir
+
+Confidence = Literal["low", "medium", "high"]
+BlendMode = Literal["bands", "smooth"]
+
+
+class ConversionModel(Protocol):
+    """Maps a CTR to the ROAS it implies (configured now, learned later)."""
+
+    def implied_roas(self, ctr: float) -> float: ...
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+@dataclass(frozen=True)
+class FunnelModel:
+    """CTR -> ROAS through a purchase funnel under CPM pricing.
+
+    ``roas = ctr * conversion_rate * average_order_value * 1000 / cpm``, capped at ``max_roas``.
+    """
+
+    conversion_rate: float = 0.03
+    average_order_value: float = 60.0
+    cpm: float = 12.0
+    max_roas: float = 20.0
+
+    def __post_init__(self) -> None:
+        _require(0 <= self.conversion_rate <= 1, "conversion_rate must be in [0, 1]")
+        _require(self.average_order_value >= 0, "average_order_value must be >= 0")
+        _require(self.cpm > 0, "cpm must be > 0")
+        _require(self.max_roas >= 0, "max_roas must be >= 0")
+
+    def implied_roas(self, ctr: float) -> float:
+        roas = ctr * self.conversion_rate * self.average_order_value * 1000.0 / self.cpm
+        return min(roas, self.max_roas)
+
+
+@dataclass(frozen=True)
+class Band:
+    """CTR weight for ``hours_live <= up_to_hours`` (``None``: no upper bound)."""
+
+    up_to_hours: float | None
+    ctr_weight: float
+
+
+@dataclass(frozen=True)
+class RoasConfig:
+    """All of ``configs/roas.yaml``; validates itself."""
+
+    mode: BlendMode = "bands"
+    bands: tuple[Band, ...] = (
+        Band(6, 1.0),
+        Band(24, 0.7),
+        Band(72, 0.3),
+        Band(None, 0.0),
+    )
+    smooth_knots: tuple[tuple[float, float], ...] = ((0, 1.0), (6, 1.0), (24, 0.6), (72, 0.0))
+    conversion_model: FunnelModel = field(default_factory=FunnelModel)
+    high_after_hours: float = 72.0
+    low_below_hours: float = 6.0
+
+    def __post_init__(self) -> None:
+        _require(
+            self.mode in ("bands", "smooth"),
+            f"blend mode must be bands or smooth, not {self.mode!r}",
+        )
+        _require(len(self.bands) >= 1, "bands must not be empty")
+        _require(self.bands[-1].up_to_hours is None, "the last band must have up_to_hours: null")
+        bounds = [b.up_to_hours for b in self.bands[:-1]]
+        _require(None not in bounds, "only the last band may have up_to_hours: null")
+        _require(
+            all(a < b for a, b in zip(bounds, bounds[1:], strict=False)),
+            "band bounds must increase",
+        )
+        _require(
+            all(0 <= b.ctr_weight <= 1 for b in self.bands), "band ctr_weight must be in [0, 1]"
+        )
+        hours = [h for h, _ in self.smooth_knots]
+        _require(len(hours) >= 1, "smooth_knots must not be empty")
+        _require(
+            all(a < b for a, b in zip(hours, hours[1:], strict=False)), "knot hours must increase"
+        )
+        _require(
+            all(0 <= w <= 1 for _, w in self.smooth_knots), "knot ctr_weight must be in [0, 1]"
+        )
+        _require(
+            self.low_below_hours <= self.high_after_hours, "low_below_hours > high_after_hours"
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RoasConfig:
+        blend = data.get("blend", {})
+        conf = data.get("confidence", {})
+        kw: dict[str, Any] = {}
+        if "mode" in blend:
+            kw["mode"] = blend["mode"]
+        if "bands" in blend:
+            kw["bands"] = tuple(
+                Band(b.get("up_to_hours"), float(b["ctr_weight"])) for b in blend["bands"]
+            )
+        if "smooth_knots" in blend:
+            kw["smooth_knots"] = tuple((float(h), float(w)) for h, w in blend["smooth_knots"])
+        if "conversion_model" in data:
+            kw["conversion_model"] = FunnelModel(**data["conversion_model"])
+        if "high_after_hours" in conf:
+            kw["high_after_hours"] = float(conf["high_after_hours"])
+        if "low_below_hours" in conf:
+            kw["low_below_hours"] = float(conf["low_below_hours"])
+        return cls(**kw)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> RoasConfig:
+        """Read ``config_dir()/roas.yaml`` (defaults when absent)."""
+        path = path or config_dir() / "roas.yaml"
+        data = yaml.safe_load(path.read_text()) if path.exists() else None
+        return cls.from_dict(data or {})
+
+
+@dataclass(frozen=True)
+class RoasForecast:
+    """A blended ROAS prediction and its projection over ``days_forward`` days."""
+
+    predicted_roas: float
+    projected_spend: float
+    projected_revenue: float
+    projected_profit: float
+    days_forward: int
+    confidence: Confidence
+    ctr_weight: float
+
+
+def ctr_weight(hours_live: float, config: RoasConfig) -> float:
+    """Weight of the CTR signal at ``hours_live`` (the observed ROAS gets ``1 - weight``)."""
+    if config.mode == "smooth":
+        hours, weights = zip(*config.smooth_knots, strict=True)
+        return float(np.interp(hours_live, hours, weights))
+    for band in config.bands:
+        if band.up_to_hours is None or hours_live <= band.up_to_hours:
+            return band.ctr_weight
+    raise AssertionError("unreachable: the last band is unbounded")
+
+
+def confidence(hours_live: float, config: RoasConfig) -> Confidence:
+    """``high`` past ``high_after_hours``, ``low`` under ``low_below_hours``, else ``medium``."""
+    if hours_live > config.high_after_hours:
+        return "high"
+    if hours_live < config.low_below_hours:
+        return "low"
+    return "medium"
+
+
+def predict_roas(
+    *,
+    current_ctr: float,
+    current_roas: float,
+    hours_live: float,
+    daily_spend: float,
+    days_forward: int,
+    config: RoasConfig,
+    model: ConversionModel | None = None,
+) -> RoasForecast:
+    """Blend CTR-implied and observed ROAS by hours live; project spend, revenue, profit."""
+    values = {
+        "current_ctr": current_ctr,
+        "current_roas": current_roas,
+        "hours_live": hours_live,
+        "daily_spend": daily_spend,
+    }
+    for name, value in values.items():
+        _require(math.isfinite(value), f"{name} must be finite")
+    _require(0 <= current_ctr <= 1, "current_ctr must be in [0, 1]")
+    _require(current_roas >= 0, "current_roas must be >= 0")
+    _require(hours_live >= 0, "hours_live must be >= 0")
+    _require(daily_spend >= 0, "daily_spend must be >= 0")
+    _require(1 <= days_forward <= 90, "days_forward must be in [1, 90]")
+
+    model = model or config.conversion_model
+    w = ctr_weight(hours_live, config)
+    roas = w * model.implied_roas(current_ctr) + (1.0 - w) * current_roas
+    spend = daily_spend * days_forward
+    revenue = spend * roas
+    return RoasForecast(
+        predicted_roas=roas,
+        projected_spend=spend,
+        projected_revenue=revenue,
+        projected_profit=revenue - spend,
+        days_forward=days_forward,
+        confidence=confidence(hours_live, config),
+        ctr_weight=w,
+    )

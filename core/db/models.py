@@ -214,6 +214,8 @@ class ExperimentArm(Base):
     beta: Mapped[float] = mapped_column(Float, default=1.0)
     trials: Mapped[int] = mapped_column(Integer, default=0)
     successes: Mapped[int] = mapped_column(Integer, default=0)
+    # Time of the last snapshot folded in: alpha/beta hold the evidence as of then (decay).
+    observed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -209,6 +209,7 @@ def upgrade() -> None:
         sa.Column("beta", sa.Float(), nullable=False),
         sa.Column("trials", sa.Integer(), nullable=False),
         sa.Column("successes", sa.Integer(), nullable=False),
+        sa.Column("observed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["experiment_id"], ["experiments.experiment_id"], ondelete="CASCADE"

@@ -30,6 +30,7 @@ class OperationResult(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
     elapsed_s: float = 0.0
+    node_id: str | None = None
 
     @classmethod
     def failed(

@@ -1,0 +1,1 @@
+"""Pro video operations on Ray: one task per operation, batches, and background jobs."""

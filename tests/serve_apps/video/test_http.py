@@ -1,0 +1,168 @@
+"""The pro endpoints through the running gateway (Serve app of the test session)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from core.video.io import probe
+from core.video.synth import square_clip
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(scope="module")
+def media_root(app_settings) -> Path:
+    root = app_settings.resolve(app_settings.media.media_root)
+    root.mkdir(parents=True, exist_ok=True)
+    square_clip(root / "clip.mp4", duration_s=1.0, audio=True)
+    square_clip(root / "cuts.mp4", duration_s=1.0, scene_cuts=1)
+    (root / "empty.mp4").write_bytes(b"")
+    (root / "notes.txt").write_text("plain text, not a video\n" * 40)
+    (root / "corrupt.mp4").write_bytes((root / "clip.mp4").read_bytes()[:500])
+    secret = root.parent / "secret.mp4"
+    square_clip(secret, duration_s=0.5)
+    link = root / "link.mp4"
+    if not link.exists():
+        os.symlink(secret, link)
+    return root
+
+
+def error_body(resp) -> dict:
+    body = resp.json()
+    assert set(body) == {"error", "details"} and body["error"]
+    return body
+
+
+def test_single_operation(client, media_root):
+    resp = client.post("/api/pro/trim", json={"video_path": "clip.mp4", "config": {"start_s": 0.5}})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["status"] == "success" and body["operation"] == "trim"
+    info = probe(body["output_path"])
+    assert info.frame_count == 10 and (info.width, info.height) == (160, 120)
+    root = Path(media_root).parent
+    assert Path(body["output_path"]).is_relative_to(root)
+
+
+def test_batch_runs_all_and_isolates_failures(client, media_root):
+    resp = client.post(
+        "/api/pro/batch",
+        json={
+            "operations": [
+                {
+                    "type": "resize",
+                    "video_path": "clip.mp4",
+                    "config": {"preset": "9:16", "height": 64},
+                },
+                {"type": "scene_detect", "video_path": "cuts.mp4", "config": {}},
+                {"type": "trim", "video_path": "missing.mp4", "config": {}},
+            ],
+            "parallel": True,
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["total"] == 3 and body["successful"] == 2 and body["status"] == "partial"
+    first, second, third = body["results"]
+    assert (probe(first["output_path"]).width, probe(first["output_path"]).height) == (36, 64)
+    assert second["data"]["scene_count"] == 2
+    assert third["status"] == "failed" and "not found" in third["error"]
+
+
+@pytest.mark.parametrize(
+    "video_path", ["../secret.mp4", "/etc/passwd", "link.mp4", "sub/../../secret.mp4"]
+)
+def test_path_traversal_is_refused(client, media_root, video_path):
+    one = client.post("/api/pro/trim", json={"video_path": video_path})
+    assert one.status_code == 400 and "media root" in error_body(one)["error"]
+    many = client.post(
+        "/api/pro/batch",
+        json={
+            "operations": [
+                {"type": "trim", "video_path": "clip.mp4"},
+                {"type": "trim", "video_path": video_path},
+            ]
+        },
+    )
+    assert many.status_code == 400
+    assert error_body(many)["details"][0]["index"] == 1
+
+
+def test_unknown_operation_type(client, media_root):
+    one = client.post("/api/pro/explode", json={"video_path": "clip.mp4"})
+    assert one.status_code == 404
+    assert "trim" in error_body(one)["details"]["known"]
+    many = client.post(
+        "/api/pro/batch", json={"operations": [{"type": "explode", "video_path": "clip.mp4"}]}
+    )
+    assert many.status_code == 422 and "unknown operation type" in error_body(many)["error"]
+
+
+@pytest.mark.parametrize(
+    ("op", "config", "field"),
+    [
+        ("speed", {"factor": 99}, "factor"),
+        ("trim", {"start_s": 2, "end_s": 1}, "end_s"),
+        ("color_grade", {"preset": "nope"}, "preset"),
+        ("resize", {"bogus": 1}, "bogus"),
+    ],
+)
+def test_bad_config_is_422(client, media_root, op, config, field):
+    one = client.post(f"/api/pro/{op}", json={"video_path": "clip.mp4", "config": config})
+    assert one.status_code == 422 and field in error_body(one)["error"]
+    many = client.post(
+        "/api/pro/batch",
+        json={"operations": [{"type": op, "video_path": "clip.mp4", "config": config}]},
+    )
+    assert many.status_code == 422 and many.json()["details"][0]["index"] == 0
+
+
+def test_bad_request_bodies_are_422(client, media_root):
+    assert client.post("/api/pro/batch", json={"operations": []}).status_code == 422
+    assert client.post("/api/pro/batch", json={}).status_code == 422
+    assert client.post("/api/pro/trim", json={"config": {}}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("video_path", "message"),
+    [
+        ("corrupt.mp4", "not a readable video"),
+        ("empty.mp4", "empty"),
+        ("notes.txt", "not a readable video"),
+        ("missing.mp4", "not found"),
+    ],
+)
+def test_unreadable_inputs_fail_per_operation(client, media_root, video_path, message):
+    resp = client.post("/api/pro/thumbnail", json={"video_path": video_path})
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["status"] == "failed" and message in body["error"] and body["outputs"] == []
+
+
+def test_large_batch_answers_202_and_progress(client, media_root):
+    ops = [{"type": "hook_analysis", "video_path": "clip.mp4"} for _ in range(5)]
+    ops.append({"type": "trim", "video_path": "empty.mp4"})
+    resp = client.post("/api/pro/batch", json={"operations": ops})
+    assert resp.status_code == 202, resp.text
+    job = resp.json()
+    assert job["total"] == 6 and job["status_url"].endswith(job["job_id"])
+    deadline = time.monotonic() + 60
+    while True:
+        state = client.get(job["status_url"]).json()
+        assert 0 <= state["completed"] <= 6 and 0 <= state["progress"] <= 1
+        if state["status"] not in ("queued", "running") or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert state["status"] == "partial" and state["completed"] == 6
+    assert state["successful"] == 5 and state["progress"] == 1.0
+    assert state["results"][5]["status"] == "failed"
+    assert client.get("/api/pro/jobs/does-not-exist").status_code == 404
+
+
+def test_list_operations(client):
+    body = client.get("/api/pro/operations").json()
+    assert len(body["operations"]) == 13 and set(body["gpu_capable"]) <= set(body["operations"])

@@ -29,7 +29,7 @@ from core.domain.thompson import (
 from core.settings import config_dir
 
 
-class ExperimentNotFound(KeyError):
+class ExperimentNotFound(LookupError):
     """No such experiment for this tenant."""
 
 

@@ -27,8 +27,8 @@ def state_with(*specs: ExperimentSpec) -> SamplerState:
 
 
 def feed(s: SamplerState, ad: str, hours: float, imps: int, clicks: int, tenant: str = "t1"):
-    return s.observe(tenant, ad, impressions=imps, clicks=clicks, conversions=0,
-                     observed_at=T0 + timedelta(hours=hours))  # fmt: skip
+    at = T0 + timedelta(hours=hours)
+    return s.observe(tenant, ad, impressions=imps, clicks=clicks, conversions=0, observed_at=at)
 
 
 def test_observe_updates_every_experiment_of_the_ad() -> None:

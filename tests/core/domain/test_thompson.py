@@ -59,8 +59,8 @@ def test_fold_rejects_out_of_order_and_clamps_corrections() -> None:
     ev = fold_all([Snapshot(H, 100, 10)], None)
     with pytest.raises(ValueError, match="order"):
         fold(ev, Snapshot(0, 50, 5), None)
-    corrected = fold(Evidence(successes=2.0, failures=1.0, at=0.0, last_trials=100,
-                              last_successes=10), Snapshot(H, 50, 2), 1.0)  # fmt: skip
+    before = Evidence(successes=2.0, failures=1.0, at=0.0, last_trials=100, last_successes=10)
+    corrected = fold(before, Snapshot(H, 50, 2), 1.0)
     assert corrected.successes >= 0 and corrected.failures >= 0
 
 

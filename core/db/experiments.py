@@ -1,0 +1,187 @@
+"""Data access for Thompson-sampling experiments (tables ``experiments``, ``experiment_arms``,
+``experiment_events``) and the metrics history their posteriors are derived from.
+
+Arm rows are a derived view: the sampler actor refolds them from ``performance_metrics``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from core.db.models import (
+    Ad,
+    Experiment,
+    ExperimentArm,
+    ExperimentEvent,
+    PerformanceMetric,
+    utcnow,
+)
+from core.domain.sampler import ExperimentSpec
+from core.domain.thompson import Evidence, Snapshot, trials_successes
+
+_IN_CHUNK = 500  # ad ids per IN (...) clause
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), _IN_CHUNK):
+        yield items[i : i + _IN_CHUNK]
+
+
+def to_spec(exp: Experiment, ad_ids: Sequence[str]) -> ExperimentSpec:
+    return ExperimentSpec(
+        experiment_id=exp.experiment_id,
+        tenant_id=exp.tenant_id,
+        ad_ids=tuple(ad_ids),
+        metric=exp.metric,
+        prior_alpha=exp.prior_alpha,
+        prior_beta=exp.prior_beta,
+        half_life_h=exp.decay_half_life_h,
+    )
+
+
+def missing_ads(session: Session, *, tenant_id: str, ad_ids: Sequence[str]) -> list[str]:
+    """The ids in ``ad_ids`` that are not ads of ``tenant_id`` (in request order)."""
+    found: set[str] = set()
+    for chunk in _chunks(ad_ids):
+        found.update(
+            session.scalars(select(Ad.ad_id).where(Ad.tenant_id == tenant_id, Ad.ad_id.in_(chunk)))
+        )
+    return [a for a in ad_ids if a not in found]
+
+
+def create_experiment(
+    session: Session, *, spec: ExperimentSpec, name: str | None = None
+) -> Experiment:
+    """Insert an experiment, its arms at the prior, and a ``created`` event."""
+    exp = Experiment(
+        experiment_id=spec.experiment_id,
+        tenant_id=spec.tenant_id,
+        name=name,
+        metric=spec.metric,
+        prior_alpha=spec.prior_alpha,
+        prior_beta=spec.prior_beta,
+        decay_half_life_h=spec.half_life_h,
+        status="active",
+    )
+    session.add(exp)
+    session.flush()
+    session.add_all(
+        ExperimentArm(
+            experiment_id=spec.experiment_id,
+            ad_id=ad_id,
+            alpha=spec.prior_alpha,
+            beta=spec.prior_beta,
+            trials=0,
+            successes=0,
+        )
+        for ad_id in spec.ad_ids
+    )
+    payload = {"ad_ids": list(spec.ad_ids), "name": name}
+    add_event(session, experiment_id=spec.experiment_id, kind="created", payload=payload)
+    return exp
+
+
+def get_experiment(session: Session, *, tenant_id: str, experiment_id: str) -> Experiment | None:
+    """The experiment, or ``None`` when it does not exist or belongs to another tenant."""
+    exp = session.get(Experiment, experiment_id)
+    return exp if exp is not None and exp.tenant_id == tenant_id else None
+
+
+def list_arms(session: Session, *, experiment_id: str) -> list[ExperimentArm]:
+    """Arms ordered by ``ad_id``."""
+    return list(
+        session.scalars(
+            select(ExperimentArm)
+            .where(ExperimentArm.experiment_id == experiment_id)
+            .order_by(ExperimentArm.ad_id)
+        )
+    )
+
+
+def active_specs(session: Session) -> list[ExperimentSpec]:
+    """Every active experiment of every tenant, as sampler specs."""
+    exps = session.scalars(select(Experiment).where(Experiment.status == "active")).all()
+    return [
+        to_spec(e, [a.ad_id for a in list_arms(session, experiment_id=e.experiment_id)])
+        for e in exps
+    ]
+
+
+def load_spec(session: Session, *, experiment_id: str) -> ExperimentSpec | None:
+    exp = session.get(Experiment, experiment_id)
+    if exp is None:
+        return None
+    return to_spec(exp, [a.ad_id for a in list_arms(session, experiment_id=experiment_id)])
+
+
+def metric_history(
+    session: Session, *, tenant_id: str, ad_ids: Sequence[str]
+) -> dict[str, list[PerformanceMetric]]:
+    """Cumulative snapshots per ad, in fold order (``observed_at``, then ``id``)."""
+    out: dict[str, list[PerformanceMetric]] = {a: [] for a in ad_ids}
+    for chunk in _chunks(list(ad_ids)):
+        rows = session.scalars(
+            select(PerformanceMetric)
+            .where(PerformanceMetric.tenant_id == tenant_id, PerformanceMetric.ad_id.in_(chunk))
+            .order_by(PerformanceMetric.observed_at, PerformanceMetric.id)
+        )
+        for row in rows:
+            out[row.ad_id].append(row)
+    return out
+
+
+def to_snapshots(rows: Iterable[PerformanceMetric], metric: str) -> list[Snapshot]:
+    """Metrics rows as sampler snapshots for ``metric``."""
+    snaps = []
+    for r in rows:
+        trials, succ = trials_successes(metric, r.impressions, r.clicks, r.conversions)
+        snaps.append(Snapshot(at=r.observed_at.timestamp(), trials=trials, successes=succ))
+    return snaps
+
+
+def save_arms(session: Session, *, spec: ExperimentSpec, evidence: dict[str, Evidence]) -> None:
+    """Write arms' evidence (alpha/beta as of each arm's last snapshot)."""
+    now = utcnow()
+    for ad_id, ev in evidence.items():
+        session.execute(
+            update(ExperimentArm)
+            .where(ExperimentArm.experiment_id == spec.experiment_id, ExperimentArm.ad_id == ad_id)
+            .values(
+                alpha=spec.prior_alpha + ev.successes,
+                beta=spec.prior_beta + ev.failures,
+                trials=ev.last_trials,
+                successes=ev.last_successes,
+                observed_at=None if ev.at is None else datetime.fromtimestamp(ev.at, UTC),
+                updated_at=now,
+            )
+        )
+
+
+def add_event(session: Session, *, experiment_id: str, kind: str, payload: dict[str, Any]) -> None:
+    session.add(ExperimentEvent(experiment_id=experiment_id, kind=kind, payload=payload))
+
+
+def recent_events(session: Session, *, experiment_id: str, limit: int) -> list[ExperimentEvent]:
+    """The newest ``limit`` events, newest first."""
+    return list(
+        session.scalars(
+            select(ExperimentEvent)
+            .where(ExperimentEvent.experiment_id == experiment_id)
+            .order_by(ExperimentEvent.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def latest_event(session: Session, *, experiment_id: str, kind: str) -> ExperimentEvent | None:
+    return session.scalars(
+        select(ExperimentEvent)
+        .where(ExperimentEvent.experiment_id == experiment_id, ExperimentEvent.kind == kind)
+        .order_by(ExperimentEvent.id.desc())
+        .limit(1)
+    ).first()

@@ -1,0 +1,182 @@
+"""The sampler actor: decisions through its handle, and state that survives kills."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import ray
+from sqlalchemy import select
+
+from actors.sampler import get_or_create_sampler
+from core.db import experiments as repo
+from core.db.engine import Database
+from core.db.migrate import prepare
+from core.db.models import Ad, ExperimentArm, PerformanceMetric
+from core.domain.sampler import ExperimentNotFound, SamplerConfig
+from core.domain.thompson import InfeasibleAllocationError, fold_all
+from core.settings import Settings
+
+pytestmark = pytest.mark.ray
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+ADS = [f"ad{i}" for i in range(6)]
+
+
+@pytest.fixture(scope="module")
+def ray_session() -> Iterator[None]:
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, ray_session: None) -> Iterator[Settings]:
+    st = Settings(
+        database_url=f"sqlite:///{tmp_path / 'sampler.db'}",
+        data_dir=str(tmp_path),
+        ray={"namespace": f"test-sampler-{uuid.uuid4().hex[:8]}"},
+    )
+    db = Database(st.db_url)
+    prepare(db, st)
+    with db.session() as s:
+        s.add_all(Ad(ad_id=a, tenant_id="t1", launched_at=T0) for a in ADS)
+        s.add(Ad(ad_id="other", tenant_id="t2", launched_at=T0))
+    db.dispose()
+    yield st
+    with contextlib.suppress(ValueError):
+        ray.kill(ray.get_actor("thompson_sampler", namespace=st.ray.namespace), no_restart=True)
+
+
+CONFIG = SamplerConfig.load()
+
+
+def commit_metrics(db: Database, ad_id: str, hours: float, imps: int, clicks: int) -> str:
+    """Store a cumulative snapshot as the feedback route does; returns observed_at (ISO)."""
+    at = T0 + timedelta(hours=hours)
+    with db.session() as s:
+        s.add(
+            PerformanceMetric(
+                tenant_id="t1",
+                ad_id=ad_id,
+                impressions=imps,
+                clicks=clicks,
+                conversions=clicks // 10,
+                ctr=clicks / max(imps, 1),
+                roas=0.0,
+                observed_at=at,
+            )
+        )
+    return at.isoformat()
+
+
+def expected_evidence(db: Database, exp_id: str) -> dict[str, dict]:
+    """What every committed snapshot implies, folded from scratch."""
+    with db.session() as s:
+        spec = repo.load_spec(s, experiment_id=exp_id)
+        assert spec is not None
+        history = repo.metric_history(s, tenant_id="t1", ad_ids=list(spec.ad_ids))
+        return {
+            a: fold_all(repo.to_snapshots(history[a], spec.metric), spec.half_life_h).__dict__
+            for a in spec.ad_ids
+        }
+
+
+def test_decisions_through_the_actor(settings: Settings) -> None:
+    db = Database(settings.db_url)
+    sampler = get_or_create_sampler(settings, CONFIG)
+    exp = ray.get(sampler.create_experiment.remote(tenant_id="t1", ad_ids=ADS[:3]))
+    for ad, clicks in zip(ADS[:3], (10, 80, 20), strict=True):
+        at = commit_metrics(db, ad, 1, 2000, clicks)
+        ray.get(
+            sampler.record_feedback.remote(
+                tenant_id="t1",
+                ad_id=ad,
+                impressions=2000,
+                clicks=clicks,
+                conversions=0,
+                observed_at=at,
+            )
+        )
+
+    picks = ray.get(sampler.select.remote("t1", exp, 1000))
+    assert len(picks) == 1000 and picks.count("ad1") > 900
+
+    alloc = ray.get(
+        sampler.allocate.remote("t1", exp, total_budget=900.0, min_share=0.1, max_share=0.8)
+    )
+    amounts = {a["ad_id"]: a["amount"] for a in alloc["arms"]}
+    assert sum(amounts.values()) == pytest.approx(900.0)
+    assert amounts["ad1"] == pytest.approx(720.0) and min(amounts.values()) >= 90 - 1e-6
+
+    with pytest.raises(ExperimentNotFound):
+        ray.get(sampler.select.remote("t2", exp, 1))
+    with pytest.raises(InfeasibleAllocationError):
+        ray.get(sampler.allocate.remote("t1", exp, total_budget=10.0, min_share=0.5))
+
+    # arm rows in the database show the same posteriors
+    post = ray.get(sampler.posteriors.remote("t1", exp))
+    with db.session() as s:
+        rows = {r.ad_id: r for r in s.scalars(select(ExperimentArm))}
+    for ad, a, b in zip(post["ad_ids"], post["alpha"], post["beta"], strict=True):
+        assert (rows[ad].alpha, rows[ad].beta) == (a, b)
+    assert (rows["ad1"].trials, rows["ad1"].successes) == (2000, 80)
+
+
+def test_posteriors_survive_kills_mid_stream(settings: Settings) -> None:
+    db = Database(settings.db_url)
+    sampler = get_or_create_sampler(settings, CONFIG)
+    plain = ray.get(sampler.create_experiment.remote(tenant_id="t1", ad_ids=ADS))
+    decayed = ray.get(
+        sampler.create_experiment.remote(tenant_id="t1", ad_ids=ADS[:3], half_life_h=6.0)
+    )
+    refs: list[ray.ObjectRef] = []
+    halfway = threading.Event()
+
+    def stream() -> None:
+        totals = dict.fromkeys(ADS, 0)
+        for step in range(60):
+            ad = ADS[step % len(ADS)]
+            totals[ad] += 100
+            # every 7th snapshot arrives late (observed before the previous one of the ad)
+            hours = step - 8 if step % 7 == 6 else step
+            at = commit_metrics(db, ad, hours, totals[ad], totals[ad] // (3 + step % 4))
+            # acknowledged: committed; the actor hears about it fire-and-forget
+            refs.append(
+                sampler.record_feedback.remote(
+                    tenant_id="t1",
+                    ad_id=ad,
+                    impressions=totals[ad],
+                    clicks=totals[ad] // (3 + step % 4),
+                    conversions=0,
+                    observed_at=at,
+                )
+            )
+            if step == 30:
+                halfway.set()
+
+    writer = threading.Thread(target=stream)
+    writer.start()
+    halfway.wait(timeout=60)
+    ray.kill(sampler, no_restart=False)  # crash: Ray restarts it, in-flight calls are retried
+    writer.join(timeout=120)
+    ray.get(refs)
+
+    for exp in (plain, decayed):
+        got = ray.get(sampler.posteriors.remote("t1", exp))["evidence"]
+        assert got == expected_evidence(db, exp)
+
+    # killed for good: the next getter call recreates it, refolded from the database
+    ray.kill(sampler, no_restart=True)
+    again = get_or_create_sampler(settings, CONFIG)
+    for exp in (plain, decayed):
+        assert ray.get(again.posteriors.remote("t1", exp))["evidence"] == expected_evidence(db, exp)
+    assert ray.get(again.rebuild.remote()) == 2

@@ -1,0 +1,141 @@
+"""``adcluster video``: run pro video batches from a JSON file, with a progress bar."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from core.settings import get_settings
+from core.video import (
+    MediaRoots,
+    VideoError,
+    get_video_config,
+    operation_types,
+    run_operation,
+    validate_operation,
+)
+
+app = typer.Typer(no_args_is_help=True, help="Pro video operations (SPEC §6) on Ray.")
+console = Console()
+
+
+def _load(file: Path) -> tuple[list[Any], bool]:
+    """Operations and ``parallel`` of a batch file (SPEC §2 body, or a bare list)."""
+    from serve_apps.video.batch import OperationSpec
+
+    try:
+        raw = json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise typer.BadParameter(f"cannot read {file}: {exc}") from exc
+    body = {"operations": raw} if isinstance(raw, list) else raw
+    try:
+        ops = [OperationSpec.model_validate(o) for o in body.get("operations", [])]
+    except ValidationError as exc:
+        raise typer.BadParameter(f"invalid operation in {file}: {exc}") from exc
+    if not ops:
+        raise typer.BadParameter(f"{file} has no operations")
+    return ops, bool(body.get("parallel", True))
+
+
+def _check(ops: list[Any], roots: MediaRoots) -> None:
+    problems = []
+    for i, op in enumerate(ops):
+        try:
+            validate_operation(op.type, op.video_path, op.config, roots)
+        except VideoError as exc:
+            problems.append(f"#{i} {op.type}: {exc}")
+    if problems:
+        for p in problems:
+            console.print(f"[red]{p}[/red]")
+        raise typer.Exit(2)
+
+
+def _table(results: list[dict[str, Any]]) -> Table:
+    table = Table("#", "operation", "status", "output / error")
+    for i, r in enumerate(results):
+        ok = r["status"] == "success"
+        detail = (r.get("output_path") or "(data only)") if ok else r.get("error", "")
+        table.add_row(
+            str(i), r["operation"], "[green]success[/]" if ok else "[red]failed[/]", detail
+        )
+    return table
+
+
+@app.command("batch")
+def batch(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="Batch JSON file."),
+    address: str | None = typer.Option(None, help="Ray cluster address (default: in-process)."),
+    sequential: bool = typer.Option(False, "--sequential", help="Run in order (parallel: false)."),
+    no_ray: bool = typer.Option(False, "--no-ray", help="Run in this process, without Ray."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Run a batch file (``{"operations": [...], "parallel": true}``) and show progress."""
+    settings = get_settings()
+    roots = MediaRoots.from_settings(settings)
+    ops, parallel = _load(file)
+    parallel = parallel and not sequential
+    _check(ops, roots)
+    run_id = uuid.uuid4().hex
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=as_json,
+    ) as progress:
+        task = progress.add_task("video batch", total=len(ops))
+
+        def advance(_i: int, _r: dict[str, Any]) -> None:
+            progress.advance(task)
+
+        if no_ray:
+            results = []
+            for i, op in enumerate(ops):
+                r = run_operation(
+                    op.type,
+                    op.video_path,
+                    op.config,
+                    roots=roots,
+                    output_dir=roots.output_root / "cli" / run_id / f"{i:03d}_{op.type}",
+                    feature_dim=settings.memory.video_dim,
+                ).model_dump(mode="json")
+                results.append(r)
+                advance(i, r)
+            from serve_apps.video.batch import summarise
+
+            result = summarise(results)
+        else:
+            from cluster import runtime
+            from serve_apps.video.batch import run_batch_sync
+            from serve_apps.video.tasks import RunContext
+
+            runtime.connect(settings, address)
+            ctx = RunContext(
+                roots=roots,
+                output_dir=roots.output_root / "cli" / run_id,
+                feature_dim=settings.memory.video_dim,
+            )
+            result = run_batch_sync(ops, ctx, parallel=parallel, on_result=advance)
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        console.print(_table(result.results))
+        console.print(f"{result.successful}/{result.total} succeeded ({result.status})")
+    raise typer.Exit(0 if result.successful == result.total else 1)
+
+
+@app.command("ops")
+def ops() -> None:
+    """List the operation types (GPU-capable ones marked)."""
+    gpu = set(get_video_config().gpu_capable)
+    for name in operation_types():
+        typer.echo(f"{name}{'  (gpu-capable)' if name in gpu else ''}")

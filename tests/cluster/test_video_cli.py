@@ -1,0 +1,64 @@
+"""``adcluster video batch FILE.json`` in-process and on the session's Ray instance."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cluster.video_cli import app
+from core.settings import get_settings
+from core.video.io import probe
+from core.video.synth import square_clip
+
+
+@pytest.fixture()
+def batch_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADCLUSTER_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    media = tmp_path / "data" / "media"
+    media.mkdir(parents=True)
+    square_clip(media / "a.mp4", duration_s=1.0)
+    path = tmp_path / "batch.json"
+    path.write_text(
+        json.dumps(
+            {
+                "operations": [
+                    {"type": "trim", "video_path": "a.mp4", "config": {"end_s": 0.5}},
+                    {"type": "hook_analysis", "video_path": "a.mp4"},
+                ],
+                "parallel": True,
+            }
+        )
+    )
+    yield path
+    get_settings.cache_clear()
+
+
+def test_batch_without_ray(batch_file):
+    res = CliRunner().invoke(app, ["batch", str(batch_file), "--no-ray", "--json"])
+    assert res.exit_code == 0, res.output
+    body = json.loads(res.output)
+    assert body["successful"] == 2 and probe(body["results"][0]["output_path"]).frame_count == 10
+
+
+@pytest.mark.ray
+def test_batch_on_ray_with_progress(batch_file, ray_session):
+    res = CliRunner().invoke(app, ["batch", str(batch_file)])
+    assert res.exit_code == 0, res.output
+    assert "2/2 succeeded" in res.output
+
+
+def test_invalid_batch_exits_2(batch_file, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps(
+            [
+                {"type": "trim", "video_path": "../etc/passwd"},
+                {"type": "warp", "video_path": "a.mp4"},
+            ]
+        )
+    )
+    res = CliRunner().invoke(app, ["batch", str(bad), "--no-ray"])
+    assert res.exit_code == 2 and "#0" in res.output and "#1" in res.output

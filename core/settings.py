@@ -56,6 +56,13 @@ class ApiSettings(BaseModel):
     port: int = Field(8000, ge=1, le=65535)
     max_body_bytes: int = Field(1_048_576, ge=1024)
     max_batch_rows: int = Field(5000, ge=1)
+    require_api_key: bool = Field(
+        True, description="False only for local experiments; refused in production."
+    )
+    key_cache_ttl_s: float = Field(
+        5.0, ge=0, le=300, description="How long a verified key is trusted (revocation delay)."
+    )
+    default_rate_limit_per_min: int = Field(600, ge=0, description="For new keys; 0: no limit.")
 
 
 class RaySettings(BaseModel):

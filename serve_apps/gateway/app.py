@@ -8,7 +8,9 @@ import logging
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from serve_apps.gateway.auth import install_auth
 from serve_apps.gateway.errors import error_response, install_error_handlers
+from serve_apps.gateway.metrics import install_metrics
 from serve_apps.gateway.services import Services
 
 log = logging.getLogger("adcluster.gateway")
@@ -84,4 +86,12 @@ def build_app(services: Services, routers: tuple[str, ...] = ROUTERS) -> FastAPI
             continue
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=services.settings.api.max_body_bytes)
+    # Added last = runs first: metrics see every request; keys are checked before bodies.
+    install_auth(
+        app,
+        db=services.db,
+        settings=services.settings,
+        replicas=int(services.extras.get("replicas", 1)),
+    )
+    install_metrics(app, services.extras.get("replica"))
     return app

@@ -9,7 +9,19 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayActorError
+from pydantic import BaseModel
+from ray.exceptions import (
+    ActorDiedError,
+    ActorUnavailableError,
+    GetTimeoutError,
+    RayActorError,
+    RayTaskError,
+)
+from ray.serve.exceptions import (
+    BackPressureError,
+    DeploymentUnavailableError,
+    ReplicaUnavailableError,
+)
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -31,6 +43,17 @@ class ApiError(Exception):
         self.message = message
         self.details = details
         self.headers = headers
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised inside an actor or a deployment, it crosses a process boundary pickled.
+        return (type(self), (self.status_code, self.message, self.details, self.headers))
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response (for the OpenAPI document)."""
+
+    error: str
+    details: Any = None
 
 
 def error_response(
@@ -101,10 +124,46 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("actor unavailable", extra={"error": type(exc).__name__})
         return error_response(503, "service temporarily unavailable", None, {"Retry-After": "1"})
 
-    for exc_type in (RayActorError, ActorDiedError, ActorUnavailableError, GetTimeoutError):
+    for exc_type in (
+        RayActorError,
+        ActorDiedError,
+        ActorUnavailableError,
+        GetTimeoutError,
+        BackPressureError,
+        DeploymentUnavailableError,
+        ReplicaUnavailableError,
+    ):
         app.add_exception_handler(exc_type, _actor_down)
+
+    @app.exception_handler(RayTaskError)
+    async def _downstream(request: Request, exc: RayTaskError) -> JSONResponse:
+        """An actor or deployment raised: its 4xx pass through with their message."""
+        response = downstream_error_response(exc)
+        if response is not None:
+            return response
+        log.error("downstream error", extra={"error": type(exc.cause).__name__})
+        return error_response(500, "internal error")
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"error": type(exc).__name__})
         return error_response(500, "internal error")
+
+
+def downstream_error_response(exc: BaseException) -> JSONResponse | None:
+    """The response for a 4xx raised downstream (an ``ApiError`` or anything carrying a
+    ``status_code`` in 400..499), unwrapping ``RayTaskError``; None for anything else."""
+    cause: BaseException | None = exc
+    while isinstance(cause, RayTaskError):
+        cause = cause.cause
+    if cause is None:
+        return None
+    if isinstance(cause, ApiError):
+        if 400 <= cause.status_code < 500:
+            return error_response(cause.status_code, cause.message, cause.details, cause.headers)
+        return None
+    status = getattr(cause, "status_code", None)
+    if isinstance(status, int) and 400 <= status < 500:
+        message = getattr(cause, "message", None) or getattr(cause, "detail", None) or str(cause)
+        return error_response(status, str(message), getattr(cause, "details", None))
+    return None

@@ -1,0 +1,234 @@
+"""API keys on every endpoint but health, metrics and docs; per-key rate limits.
+
+One pure ASGI middleware (no per-request threads, no database on the hot path):
+
+* the key comes from ``Authorization: Bearer <key>`` or ``X-API-Key``;
+* missing, malformed or unknown: 401; revoked: 403; over its rate: 429 with
+  ``Retry-After``;
+* a verified key (and an unknown one) is cached by its SHA-256 for
+  ``api.key_cache_ttl_s`` seconds, so revocation takes effect within that time and the
+  database sees one lookup per key and replica per TTL (which also records
+  ``last_used_at``);
+* the caller's tenant goes to ``request.state.tenant_id`` (read by ``TenantDep``).
+
+Keys never reach a log: only their prefix does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from core.db.engine import Database
+from core.db.keys import KeyInfo, hash_key, key_prefix, lookup_key
+from serve_apps.gateway.errors import ErrorBody, error_response
+from serve_apps.gateway.ratelimit import RateLimiter
+
+log = logging.getLogger("adcluster.gateway.auth")
+
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+)
+_BEARER = b"bearer "
+_UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="adcluster"'}
+
+
+class KeyCache:
+    """Key hash -> (KeyInfo | None, expiry). Bounded; a TTL of 0 disables it."""
+
+    def __init__(
+        self,
+        db: Database,
+        ttl_s: float,
+        *,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.db = db
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[str, tuple[KeyInfo | None, float]] = {}
+
+    async def lookup(self, key: str) -> KeyInfo | None:
+        digest = hash_key(key)
+        hit = self._entries.get(digest)
+        now = self._clock()
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        info = await asyncio.to_thread(lookup_key, self.db, key)
+        if self.ttl_s > 0:
+            if len(self._entries) >= self.max_entries:
+                self._prune(now)
+            self._entries[digest] = (info, now + self.ttl_s)
+        return info
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def _prune(self, now: float) -> None:
+        for digest in [d for d, (_, exp) in self._entries.items() if exp <= now]:
+            del self._entries[digest]
+        if len(self._entries) >= self.max_entries:
+            for digest in list(self._entries)[: len(self._entries) // 2]:
+                del self._entries[digest]
+
+
+def extract_key(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The API key of a request: ``Authorization: Bearer`` first, then ``X-API-Key``."""
+    api_key = None
+    for name, value in headers:
+        if name == b"authorization":
+            if value[:7].lower() == _BEARER:
+                return value[7:].strip().decode("latin-1")
+        elif name == b"x-api-key":
+            api_key = value.strip().decode("latin-1")
+    return api_key
+
+
+class ApiKeyAuth:
+    """Authenticate, rate-limit, and set the tenant; everything else passes through."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        cache: KeyCache,
+        limiter: RateLimiter,
+        public_paths: frozenset[str] = PUBLIC_PATHS,
+    ) -> None:
+        self.app = app
+        self.cache = cache
+        self.limiter = limiter
+        self.public_paths = public_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.public_paths:
+            await self.app(scope, receive, send)
+            return
+        key = extract_key(scope["headers"])
+        if not key:
+            await self._deny(scope, receive, send, 401, "missing API key", _UNAUTHORIZED_HEADERS)
+            return
+        if key_prefix(key) is None:
+            await self._deny(scope, receive, send, 401, "invalid API key", _UNAUTHORIZED_HEADERS)
+            return
+        try:
+            info = await self.cache.lookup(key)
+        except Exception as exc:
+            log.warning("key lookup failed", extra={"error": type(exc).__name__})
+            await self._deny(
+                scope, receive, send, 503, "authentication unavailable", {"Retry-After": "1"}
+            )
+            return
+        if info is None:
+            await self._deny(scope, receive, send, 401, "invalid API key", _UNAUTHORIZED_HEADERS)
+            return
+        if info.revoked:
+            await self._deny(scope, receive, send, 403, "API key revoked")
+            return
+        wait_s = self.limiter.acquire(info.id, info.rate_limit_per_min)
+        if wait_s > 0:
+            retry_after = self.limiter.retry_after(wait_s)
+            await error_response(
+                429,
+                "rate limit exceeded",
+                {"limit_per_min": info.rate_limit_per_min, "retry_after_s": int(retry_after)},
+                {"Retry-After": retry_after},
+            )(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        state["tenant_id"] = info.tenant_id
+        state["api_key_prefix"] = info.prefix
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _deny(
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        status: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        await error_response(status, message, None, headers)(scope, receive, send)
+
+
+def install_auth(app: FastAPI, *, db: Database, settings: Any, replicas: int = 1) -> None:
+    """Add the key middleware (unless ``api.require_api_key`` is off) and document it."""
+    api = settings.api
+    if not api.require_api_key:
+        if settings.environment == "production":
+            raise ValueError("api.require_api_key must be true in production")
+        log.warning("API keys are not required (api.require_api_key=false)")
+    else:
+        app.state.key_cache = KeyCache(db, api.key_cache_ttl_s)
+        app.state.rate_limiter = RateLimiter(share=1.0 / max(1, replicas))
+        app.add_middleware(ApiKeyAuth, cache=app.state.key_cache, limiter=app.state.rate_limiter)
+    install_openapi_security(app, secured=api.require_api_key)
+
+
+SECURITY_SCHEMES = {
+    "BearerAuth": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer"},
+    "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+}
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
+
+
+def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": _ERROR_REF}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
+
+
+def install_openapi_security(app: FastAPI, *, secured: bool = True) -> None:
+    """Document the key schemes and the one error shape on every operation.
+
+    Every non-public operation requires a key and may answer 401/403/429; every
+    operation may answer 503 and documents its errors (422 included) as ``ErrorBody``.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        components = schema.setdefault("components", {})
+        schemas = components.setdefault("schemas", {})
+        schemas["ErrorBody"] = ErrorBody.model_json_schema()
+        if secured:
+            components["securitySchemes"] = SECURITY_SCHEMES
+        for path, operations in schema.get("paths", {}).items():
+            public = path in PUBLIC_PATHS
+            for operation in operations.values():
+                if not isinstance(operation, dict) or "responses" not in operation:
+                    continue
+                responses = operation["responses"]
+                if "422" in responses:
+                    responses["422"] = _error("Validation error")
+                if "requestBody" in operation:
+                    responses.setdefault("413", _error("Request body too large"))
+                responses.setdefault("503", _error("A dependency is unavailable", _RETRY_AFTER))
+                responses.setdefault("default", _error("Error"))
+                if secured and not public:
+                    operation["security"] = [{"BearerAuth": []}, {"ApiKeyHeader": []}]
+                    responses.setdefault("401", _error("Missing or unknown API key"))
+                    responses.setdefault("403", _error("API key revoked"))
+                    responses.setdefault("429", _error("Rate limit exceeded", _RETRY_AFTER))
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -8,6 +8,7 @@ because decord's ``get_batch`` over a whole clip allocates it all at once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -21,6 +22,9 @@ from core.video.errors import InvalidInputError
 from core.video.safety import check_input_file
 
 decord.bridge.set_bridge("native")
+
+# Codec threads of readers in the current operation (0: FFmpeg's choice); set by the runner.
+codec_threads: ContextVar[int] = ContextVar("codec_threads", default=0)
 
 # FFmpeg demuxers that turn arbitrary text into "video" (ANSI art); never a real input.
 _NOT_VIDEO_FORMATS = frozenset({"tty"})
@@ -132,7 +136,13 @@ class FrameReader:
     def __init__(
         self, path: str | Path, *, width: int = -1, height: int = -1, chunk: int | None = None
     ) -> None:
-        self._vr = decord.VideoReader(str(path), ctx=decord.cpu(0), width=width, height=height)
+        self._vr = decord.VideoReader(
+            str(path),
+            ctx=decord.cpu(0),
+            width=width,
+            height=height,
+            num_threads=codec_threads.get(),
+        )
         self.chunk = chunk or get_video_config().limits.read_chunk_frames
         self.frame_count = len(self._vr)
         self.fps = float(self._vr.get_avg_fps())
@@ -220,6 +230,8 @@ class VideoWriter:
         self._vs = self._container.add_stream(codec_name, rate=self.rate)
         self._vs.width, self._vs.height = width, height
         self._vs.pix_fmt = enc.pixel_format
+        if enc.threads:
+            self._vs.codec_context.thread_count = enc.threads
         self._vs.time_base = 1 / self.rate
         if codec_name in ("libx264", "h264"):
             self._vs.options = {

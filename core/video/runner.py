@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from core.video.config import VideoConfig, get_video_config
 from core.video.errors import VideoError
-from core.video.io import probe
+from core.video.io import codec_threads, probe
 from core.video.ops.base import OpConfig, OpContext
 from core.video.registry import get_operation, parse_config
 from core.video.safety import MediaRoots, new_output_dir, resolve_inside
@@ -82,7 +82,11 @@ def run_operation(
             media_root=roots.media_root,
             feature_dim=feature_dim,
         )
-        result = get_operation(op_type).run(ctx, cfg)
+        token = codec_threads.set(vc.encoding.threads)
+        try:
+            result = get_operation(op_type).run(ctx, cfg)
+        finally:
+            codec_threads.reset(token)
     except VideoError as exc:
         return OperationResult.failed(op_type, video_path, str(exc), time.perf_counter() - t0)
     except Exception as exc:  # one bad input must not take a batch down

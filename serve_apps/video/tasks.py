@@ -33,6 +33,9 @@ def _operation_task(
     op_type: str, video_path: str, config: dict[str, Any], ctx: RunContext, index: int
 ) -> dict[str, Any]:
     """Run one operation in a worker; the result is a plain dict (never raises)."""
+    vc = get_video_config()
+    threads = max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 0)))
+    vc = vc.model_copy(update={"encoding": vc.encoding.model_copy(update={"threads": threads})})
     result = run_operation(
         op_type,
         video_path,
@@ -40,6 +43,7 @@ def _operation_task(
         roots=ctx.roots,
         output_dir=ctx.op_output_dir(index, op_type),
         feature_dim=ctx.feature_dim,
+        video_config=vc,
     )
     result.node_id = ray.get_runtime_context().get_node_id()
     return result.model_dump(mode="json")

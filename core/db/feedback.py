@@ -59,12 +59,18 @@ def ensure_ads(session: Session, rows: list[FeedbackRow], tenant_id: str) -> dic
     first_seen: dict[str, datetime] = {}
     for r in rows:
         first_seen.setdefault(r.ad_id, r.launched_at or r.observed_at or utcnow())
-    new = [{"ad_id": a, "tenant_id": tenant_id, "launched_at": t} for a, t in first_seen.items()]
-    stmt = _dialect_insert(session)(Ad).on_conflict_do_nothing(index_elements=["ad_id"])
-    session.execute(stmt, new)
-    found = session.execute(
-        select(Ad.ad_id, Ad.tenant_id, Ad.launched_at).where(Ad.ad_id.in_(list(first_seen)))
-    ).all()
+
+    def lookup() -> list[tuple[str, str, datetime]]:
+        stmt = select(Ad.ad_id, Ad.tenant_id, Ad.launched_at).where(Ad.ad_id.in_(list(first_seen)))
+        return [tuple(row) for row in session.execute(stmt).all()]
+
+    found = lookup()
+    missing = set(first_seen) - {a for a, _, _ in found}
+    if missing:
+        new = [{"ad_id": a, "tenant_id": tenant_id, "launched_at": first_seen[a]} for a in missing]
+        stmt = _dialect_insert(session)(Ad).on_conflict_do_nothing(index_elements=["ad_id"])
+        session.execute(stmt, new)
+        found = lookup()
     foreign = sorted(a for a, t, _ in found if t != tenant_id)
     if foreign:
         raise ForeignAdError(foreign)

@@ -37,10 +37,17 @@ class ActorRef:
             return await getattr(self.handle, method).remote(*args, **kwargs)
 
     def tell(self, method: str, *args: Any, **kwargs: Any) -> None:
-        """Fire and forget (the state it feeds is rebuilt from the database on restart)."""
-        try:
-            getattr(self.handle, method).remote(*args, **kwargs)
-        except ActorDiedError:
+        """Fire and forget (the state it feeds is rebuilt from the database on restart).
+
+        A call that finds the actor dead for good drops the handle, so the next call
+        recreates the actor (never from the callback itself: it runs on Ray's I/O thread).
+        """
+        handle = self.handle
+        ref = getattr(handle, method).remote(*args, **kwargs)
+        ref.future().add_done_callback(lambda fut: self._revive_if_dead(handle, fut))
+
+    def _revive_if_dead(self, handle: ActorHandle, fut: Any) -> None:
+        if isinstance(fut.exception(), ActorDiedError) and self._handle is handle:
             self._handle = None
 
 

@@ -20,11 +20,10 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", response_model=None)
 async def readyz(services: ServicesDep) -> JSONResponse | dict[str, object]:
     checks: dict[str, bool] = {"database": await asyncio.to_thread(services.db.ping)}
-    for name in ("winner_memory",):
-        try:
-            checks[name] = bool(
-                await asyncio.wait_for(services.actor(name).call("ping"), timeout=5)
-            )
+    for name, method in (("winner_memory", "ping"), ("job_consumer", "wake")):
+        try:  # a call on an actor killed for good recreates it
+            await asyncio.wait_for(services.actor(name).call(method), timeout=5)
+            checks[name] = True
         except Exception:
             checks[name] = False
     body = {"status": "ready" if all(checks.values()) else "unavailable", "checks": checks}

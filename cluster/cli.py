@@ -1,0 +1,140 @@
+"""The ``adcluster`` command line."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import time
+
+import typer
+from rich.console import Console
+
+from core.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, help="adcluster: self-learning ad-creative optimization.")
+db_app = typer.Typer(no_args_is_help=True, help="Database: migrations.")
+app.add_typer(db_app, name="db")
+console = Console()
+err = Console(stderr=True)
+
+# Sub-commands owned by their own modules: (module, name, help).
+SUBCOMMANDS = (
+    ("cluster.keys_cli", "keys", "API keys: create, revoke, list."),
+    ("cluster.video_cli", "video", "Pro video operations."),
+)
+for _module, _name, _help in SUBCOMMANDS:
+    try:
+        app.add_typer(importlib.import_module(_module).app, name=_name, help=_help)
+    except ModuleNotFoundError as _exc:  # a sub-command still being built
+        if _exc.name != _module:
+            raise
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except Exception as exc:
+        raise fail(f"invalid settings: {exc}") from exc
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    database_url: str | None = typer.Option(None, help="Overrides DATABASE_URL."),
+) -> None:
+    """Apply migrations and sync the winner thresholds the trigger reads."""
+    from core.db.engine import Database
+    from core.db.migrate import current_revision, prepare
+
+    settings = _settings(database_url=database_url)
+    db = Database(settings.db_url)
+    try:
+        prepare(db, settings)
+        console.print(f"database at revision [bold]{current_revision(db)}[/bold] ({db.dialect})")
+    except Exception as exc:
+        raise fail(f"migration failed: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+    finally:
+        db.dispose()
+
+
+@app.command()
+def up(
+    address: str | None = typer.Option(
+        None, help="Ray cluster to join (host:port, or 'local' for an in-process one)."
+    ),
+    port: int | None = typer.Option(None, help="HTTP port of the gateway."),
+    foreground: bool = typer.Option(False, help="Keep running until Ctrl-C."),
+) -> None:
+    """Start Ray (a local head unless --address), the actors and the Serve app."""
+    from cluster import runtime
+
+    settings = _settings()
+    if port is not None:
+        settings.api.port = port
+    try:
+        if address is None:
+            address = runtime.start_local_head(settings)
+            console.print(f"Ray head at {address}")
+        running = runtime.up(settings, address)
+    except Exception as exc:
+        raise fail(f"could not start: {exc}") from exc
+    console.print(f"[green]adcluster is up[/green] at [bold]{running.url}[/bold] (docs: /docs)")
+    if foreground:
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            runtime.down(settings)
+
+
+@app.command()
+def down(
+    address: str | None = typer.Option(None, help="Ray cluster (default: the local head)."),
+    stop_ray: bool = typer.Option(False, help="Also stop the local Ray head."),
+) -> None:
+    """Stop the Serve app and the actors (and the local Ray head with --stop-ray)."""
+    import subprocess
+
+    from cluster import runtime
+
+    settings = _settings()
+    target = address or f"127.0.0.1:{settings.ray.head_port}"
+    try:
+        runtime.connect(settings, target)
+    except Exception as exc:
+        raise fail(f"no Ray cluster at {target}: {exc}") from exc
+    for item in runtime.down(settings) or ["nothing was running"]:
+        console.print(f"stopped {item}")
+    if stop_ray:
+        subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop"], check=False)
+
+
+@app.command()
+def demo(
+    port: int | None = typer.Option(None, help="HTTP port of the gateway."),
+    keep_running: bool = typer.Option(False, help="Keep serving after the demo."),
+) -> None:
+    """The main job: local Ray, SQLite, simulator; a demo campaign end to end."""
+    from cluster.demo import run_demo
+
+    settings = _settings()
+    if port is not None:
+        settings.api.port = port
+    try:
+        run_demo(settings, console=console, keep_running=keep_running)
+    except Exception as exc:
+        raise fail(f"demo failed: {exc}") from exc
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    app()
+
+
+if __name__ == "__main__":
+    main()

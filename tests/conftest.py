@@ -1,0 +1,134 @@
+"""Shared fixtures: databases (SQLite and real PostgreSQL), a Ray instance, a running app."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from core.db.engine import Database
+from core.db.migrate import prepare
+from core.settings import Settings
+from tests.support import postgres
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A PostgreSQL base URL: the configured server, or a throwaway one (never skipped)."""
+    url, needs_throwaway = postgres.server_url()
+    if not needs_throwaway:
+        yield url
+        return
+    with postgres.throwaway_server() as throwaway:
+        yield throwaway
+
+
+@pytest.fixture(scope="session")
+def make_settings(tmp_path_factory: pytest.TempPathFactory, pg_server: str):
+    """Factory: Settings for a fresh, migrated database of ``kind`` (sqlite | postgresql)."""
+    cleanup = ExitStack()
+
+    def factory(kind: str = "sqlite", **overrides: object) -> Settings:
+        data_dir = tmp_path_factory.mktemp(f"adc-{kind}")
+        if kind == "postgresql":
+            url, schema = postgres.new_schema(pg_server)
+            cleanup.callback(postgres.drop_schema, pg_server, schema)
+        else:
+            url = f"sqlite:///{Path(data_dir) / 'adcluster.db'}"
+        overrides.setdefault("ray", {"namespace": f"adc-test-{uuid.uuid4().hex[:8]}"})
+        settings = Settings(data_dir=str(data_dir), database_url=url, **overrides)
+        db = Database(settings.db_url)
+        prepare(db, settings)
+        db.dispose()
+        return settings
+
+    yield factory
+    cleanup.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings], db_kind: str) -> Settings:
+    return make_settings(db_kind)
+
+
+@pytest.fixture
+def db(settings: Settings) -> Iterator[Database]:
+    database = Database(settings.db_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    """One local Ray instance for the whole test session (about 4 s to start)."""
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    try:
+        from ray import serve
+
+        serve.shutdown()
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def app_settings(make_settings: Callable[..., Settings]) -> Settings:
+    """Settings of the session's running app (SQLite, the embedded default)."""
+    return make_settings(
+        "sqlite",
+        api={"port": free_port()},
+        jobs={"poll_interval_s": 0.2, "lease_s": 3.0, "backoff_base_s": 0.2},
+    )
+
+
+@pytest.fixture(scope="session")
+def gateway_url(ray_session: None, app_settings: Settings) -> str:
+    """Base URL of the session's running Serve app (actors, gateway)."""
+    from cluster import runtime
+
+    return runtime.deploy(app_settings)
+
+
+@pytest.fixture(scope="session")
+def api_key(gateway_url: str, app_settings: Settings) -> str | None:
+    """An API key of the default tenant (None while the gateway has no authentication)."""
+    try:
+        from core.db.keys import create_key
+    except ImportError:
+        return None
+    db = Database(app_settings.db_url)
+    try:
+        return create_key(
+            db, tenant_id=app_settings.tenant_id, name="tests", rate_limit_per_min=100000
+        )
+    finally:
+        db.dispose()
+
+
+@pytest.fixture
+def client(gateway_url: str, api_key: str | None):
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    with httpx.Client(base_url=gateway_url, headers=headers, timeout=30) as c:
+        yield c

@@ -19,9 +19,13 @@ from ray.actor import ActorHandle
 
 from core.db import experiments as repo
 from core.db.engine import Database
-from core.domain.sampler import ExperimentSpec, SamplerConfig, SamplerState
+from core.domain.sampler import ArmUpdate, ExperimentSpec, SamplerConfig, SamplerState
 from core.domain.thompson import Evidence, fold_all
 from core.settings import Settings
+
+
+def _iso(at: float | None) -> str | None:
+    return None if at is None else datetime.fromtimestamp(at, UTC).isoformat()
 
 
 def _parse_time(value: str | datetime) -> datetime:
@@ -101,22 +105,27 @@ class ThompsonSampler:
         impressions: int,
         clicks: int,
         conversions: int,
-        observed_at: str,
+        observed_at: str | None = None,
     ) -> int:
         """Fold one committed cumulative snapshot into every experiment of the ad.
 
-        Idempotent (a repeated snapshot changes nothing); an out-of-order one refolds the arm
-        from the database. Returns the number of arms updated.
+        Idempotent (a repeated snapshot changes nothing). A snapshot older than the arm's last
+        one, or one without ``observed_at`` (the database stamped it), refolds the arm from
+        the database. Returns the number of arms updated.
         """
-        at = _parse_time(observed_at)
-        updates = self.state.observe(
-            tenant_id,
-            ad_id,
-            impressions=impressions,
-            clicks=clicks,
-            conversions=conversions,
-            observed_at=at,
-        )
+        if observed_at is None:
+            updates = [
+                ArmUpdate(e, ad_id, None) for e in self.state.experiments_of(tenant_id, ad_id)
+            ]
+        else:
+            updates = self.state.observe(
+                tenant_id,
+                ad_id,
+                impressions=impressions,
+                clicks=clicks,
+                conversions=conversions,
+                observed_at=_parse_time(observed_at),
+            )
         if not updates:
             return 0
         with self.db.session() as s:
@@ -129,7 +138,7 @@ class ThompsonSampler:
                     "ad_id": ad_id,
                     "trials": ev.last_trials,
                     "successes": ev.last_successes,
-                    "observed_at": at.isoformat(),
+                    "observed_at": _iso(ev.at),
                 }
                 repo.add_event(s, experiment_id=u.experiment_id, kind="update", payload=payload)
         return len(updates)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import ray
@@ -16,7 +14,6 @@ from sqlalchemy import select
 from actors.sampler import get_or_create_sampler
 from core.db import experiments as repo
 from core.db.engine import Database
-from core.db.migrate import prepare
 from core.db.models import Ad, ExperimentArm, PerformanceMetric
 from core.domain.sampler import ExperimentNotFound, SamplerConfig
 from core.domain.thompson import InfeasibleAllocationError, fold_all
@@ -26,37 +23,21 @@ pytestmark = pytest.mark.ray
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ADS = [f"ad{i}" for i in range(6)]
-
-
-@pytest.fixture(scope="module")
-def ray_session() -> Iterator[None]:
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    if started:
-        ray.shutdown()
+CONFIG = SamplerConfig.load()
 
 
 @pytest.fixture
-def settings(tmp_path: Path, ray_session: None) -> Iterator[Settings]:
-    st = Settings(
-        database_url=f"sqlite:///{tmp_path / 'sampler.db'}",
-        data_dir=str(tmp_path),
-        ray={"namespace": f"test-sampler-{uuid.uuid4().hex[:8]}"},
-    )
-    db = Database(st.db_url)
-    prepare(db, st)
+def sampler_settings(settings: Settings, ray_session: None) -> Iterator[Settings]:
+    """A fresh database (SQLite and PostgreSQL) with ads of two tenants."""
+    db = Database(settings.db_url)
     with db.session() as s:
         s.add_all(Ad(ad_id=a, tenant_id="t1", launched_at=T0) for a in ADS)
         s.add(Ad(ad_id="other", tenant_id="t2", launched_at=T0))
     db.dispose()
-    yield st
+    yield settings
     with contextlib.suppress(ValueError):
-        ray.kill(ray.get_actor("thompson_sampler", namespace=st.ray.namespace), no_restart=True)
-
-
-CONFIG = SamplerConfig.load()
+        actor = ray.get_actor(CONFIG.actor.name, namespace=settings.ray.namespace)
+        ray.kill(actor, no_restart=True)
 
 
 def commit_metrics(db: Database, ad_id: str, hours: float, imps: int, clicks: int) -> str:
@@ -90,7 +71,8 @@ def expected_evidence(db: Database, exp_id: str) -> dict[str, dict]:
         }
 
 
-def test_decisions_through_the_actor(settings: Settings) -> None:
+def test_decisions_through_the_actor(sampler_settings: Settings) -> None:
+    settings = sampler_settings
     db = Database(settings.db_url)
     sampler = get_or_create_sampler(settings, CONFIG)
     exp = ray.get(sampler.create_experiment.remote(tenant_id="t1", ad_ids=ADS[:3]))
@@ -106,6 +88,15 @@ def test_decisions_through_the_actor(settings: Settings) -> None:
                 observed_at=at,
             )
         )
+
+    # without observed_at (the database stamped the row) the arm is refolded from history
+    commit_metrics(db, "ad2", 2, 3000, 30)
+    n = ray.get(
+        sampler.record_feedback.remote(
+            tenant_id="t1", ad_id="ad2", impressions=3000, clicks=30, conversions=0
+        )
+    )
+    assert n == 1
 
     picks = ray.get(sampler.select.remote("t1", exp, 1000))
     assert len(picks) == 1000 and picks.count("ad1") > 900
@@ -129,9 +120,12 @@ def test_decisions_through_the_actor(settings: Settings) -> None:
     for ad, a, b in zip(post["ad_ids"], post["alpha"], post["beta"], strict=True):
         assert (rows[ad].alpha, rows[ad].beta) == (a, b)
     assert (rows["ad1"].trials, rows["ad1"].successes) == (2000, 80)
+    assert (rows["ad2"].trials, rows["ad2"].successes) == (3000, 30)
+    assert post["evidence"] == expected_evidence(db, exp)
 
 
-def test_posteriors_survive_kills_mid_stream(settings: Settings) -> None:
+def test_posteriors_survive_kills_mid_stream(sampler_settings: Settings) -> None:
+    settings = sampler_settings
     db = Database(settings.db_url)
     sampler = get_or_create_sampler(settings, CONFIG)
     plain = ray.get(sampler.create_experiment.remote(tenant_id="t1", ad_ids=ADS))
@@ -139,7 +133,7 @@ def test_posteriors_survive_kills_mid_stream(settings: Settings) -> None:
         sampler.create_experiment.remote(tenant_id="t1", ad_ids=ADS[:3], half_life_h=6.0)
     )
     refs: list[ray.ObjectRef] = []
-    halfway = threading.Event()
+    halfway, killed = threading.Event(), threading.Event()
 
     def stream() -> None:
         totals = dict.fromkeys(ADS, 0)
@@ -160,13 +154,15 @@ def test_posteriors_survive_kills_mid_stream(settings: Settings) -> None:
                     observed_at=at,
                 )
             )
-            if step == 30:
+            if step == 30:  # the rest streams in while the actor restarts
                 halfway.set()
+                killed.wait(timeout=30)
 
     writer = threading.Thread(target=stream)
     writer.start()
     halfway.wait(timeout=60)
     ray.kill(sampler, no_restart=False)  # crash: Ray restarts it, in-flight calls are retried
+    killed.set()
     writer.join(timeout=120)
     ray.get(refs)
 

@@ -1,0 +1,134 @@
+"""Rule-based predictions: blended ROAS (SPEC §3.2) and pipeline value (SPEC §3.3).
+
+Computed in the handler from ``core.domain`` and ``configs/`` (no actor hop).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.domain.pipeline import (
+    Deal,
+    PipelineCatalog,
+    UnknownPipelineError,
+    UnknownStageError,
+    value_pipeline,
+)
+from core.domain.roas import RoasConfig, predict_roas
+from serve_apps.gateway.deps import ServicesDep, TenantDep
+from serve_apps.gateway.errors import ApiError
+from serve_apps.gateway.schemas import AdId, Strict
+
+router = APIRouter(prefix="/api/ml/predict", tags=["predict"])
+
+
+@lru_cache(maxsize=1)
+def roas_config() -> RoasConfig:
+    return RoasConfig.load()
+
+
+@lru_cache(maxsize=1)
+def pipeline_catalog() -> PipelineCatalog:
+    return PipelineCatalog.load()
+
+
+class RoasIn(Strict):
+    ad_id: str = AdId
+    current_ctr: float = Field(ge=0, le=1)
+    current_roas: float = Field(ge=0)
+    hours_live: float = Field(ge=0)
+    daily_spend: float = Field(ge=0)
+    days_forward: int = Field(7, ge=1, le=90)
+
+
+class RoasOut(BaseModel):
+    ad_id: str
+    predicted_roas: float
+    projected_spend: float
+    projected_revenue: float
+    projected_profit: float
+    days_forward: int
+    confidence: Literal["low", "medium", "high"]
+
+
+class DealIn(Strict):
+    model_config = ConfigDict(coerce_numbers_to_str=True)
+
+    id: str = Field(min_length=1, max_length=128, description="Deal id (numbers accepted).")
+    stage: str = Field(min_length=1, max_length=100)
+    amount: float = Field(ge=0)
+
+
+class PipelineIn(Strict):
+    deals: list[DealIn] = Field(min_length=1)
+    pipeline: str | None = Field(
+        None, min_length=1, max_length=100, description="Stage template; the default if absent."
+    )
+
+
+class DealOut(BaseModel):
+    deal_id: str
+    stage: str
+    amount: float
+    expected_value: float
+    probability: float
+    predicted_close_days: float
+    synthetic_value: float
+
+
+class PipelineOut(BaseModel):
+    deals: list[DealOut]
+    total_pipeline_value: float
+    deal_count: int
+    avg_probability: float
+
+
+@router.post("/roas", response_model=RoasOut)
+async def predict_roas_route(body: RoasIn) -> RoasOut:
+    """Blend CTR-implied and observed ROAS by hours live; project spend, revenue, profit."""
+    f = predict_roas(
+        current_ctr=body.current_ctr,
+        current_roas=body.current_roas,
+        hours_live=body.hours_live,
+        daily_spend=body.daily_spend,
+        days_forward=body.days_forward,
+        config=roas_config(),
+    )
+    return RoasOut(
+        ad_id=body.ad_id,
+        predicted_roas=f.predicted_roas,
+        projected_spend=f.projected_spend,
+        projected_revenue=f.projected_revenue,
+        projected_profit=f.projected_profit,
+        days_forward=f.days_forward,
+        confidence=f.confidence,
+    )
+
+
+@router.post("/pipeline", response_model=PipelineOut)
+async def predict_pipeline(
+    body: PipelineIn, services: ServicesDep, tenant: TenantDep
+) -> PipelineOut:
+    """Expected value of each deal from its stage's close probability."""
+    limit = services.settings.api.max_batch_rows
+    if len(body.deals) > limit:
+        raise ApiError(413, f"too many deals: {len(body.deals)}, limit {limit}")
+    catalog = pipeline_catalog()
+    try:
+        pipeline = catalog.get(body.pipeline, tenant_id=tenant)
+        result = value_pipeline((Deal(d.id, d.stage, d.amount) for d in body.deals), pipeline)
+    except UnknownPipelineError as exc:
+        raise ApiError(422, str(exc), {"pipeline": exc.name, "known_pipelines": exc.known}) from exc
+    except UnknownStageError as exc:
+        details = {"stages": exc.stages, "known_stages": exc.known, "pipeline": exc.pipeline}
+        raise ApiError(422, str(exc), details) from exc
+    return PipelineOut(
+        deals=[DealOut(**d.__dict__) for d in result.deals],
+        total_pipeline_value=result.total_pipeline_value,
+        deal_count=result.deal_count,
+        avg_probability=result.avg_probability,
+    )

@@ -1,0 +1,40 @@
+"""The ``adcluster`` CLI: clear messages and exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cluster.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for word in ("up", "down", "demo", "db"):
+        assert word in result.output
+
+
+def test_db_upgrade_creates_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    result = runner.invoke(app, ["db", "upgrade", "--database-url", url])
+    assert result.exit_code == 0, result.output
+    assert "revision" in result.output and "sqlite" in result.output
+    assert (tmp_path / "cli.db").stat().st_size > 0
+
+
+def test_db_upgrade_bad_url_fails_with_message(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["db", "upgrade", "--database-url", "postgresql://nobody@127.0.0.1:1/none"]
+    )
+    assert result.exit_code == 1
+    assert "migration failed" in result.output
+
+
+def test_invalid_setting_is_reported(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("ADCLUSTER_WINNER__MIN_CTR", "lots")
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 1 and "invalid settings" in result.output

@@ -15,6 +15,7 @@ import ray
 from ray import serve
 
 from actors import registry
+from cluster import serve_mode
 from core.db.engine import Database
 from core.db.migrate import prepare
 from core.settings import Settings
@@ -31,8 +32,8 @@ class Running:
 
 
 def ray_env(settings: Settings) -> dict[str, str]:
-    """Environment for Ray processes (workers inherit it)."""
-    return {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "1"}
+    """Environment for Ray processes (workers inherit it), the Serve proxy mode included."""
+    return {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "1", **serve_mode.ray_env()}
 
 
 def start_local_head(settings: Settings) -> str:
@@ -84,7 +85,9 @@ def deploy(settings: Settings, *, wait_s: float = 120.0) -> str:
     from serve_apps.gateway.deployment import build_application
 
     serve.start(http_options={"host": settings.api.host, "port": settings.api.port})
-    serve.run(build_application(settings), name=APP_NAME, route_prefix="/", blocking=False)
+    options = serve_mode.deployment_options()
+    log.info("deploying the gateway", extra={"proxy": serve_mode.current_proxy(), **options})
+    serve.run(build_application(settings, options), name=APP_NAME, route_prefix="/", blocking=False)
     url = f"http://{settings.api.host}:{settings.api.port}"
     wait_ready(url, wait_s)
     return url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -37,13 +38,25 @@ def make_services(settings: Settings) -> Services:
 class Gateway:
     """Thin shell: everything it serves lives in ``serve_apps.gateway.app`` and ``core``."""
 
-    def __init__(self, settings: dict[str, Any]) -> None:
+    def __init__(self, settings: dict[str, Any], replicas: int = 1) -> None:
         self.services = make_services(Settings.from_overrides(settings))
+        # Rate limits are per replica: each enforces its share of a key's limit.
+        self.services.extras["replicas"] = replicas
+        with contextlib.suppress(Exception):  # built outside a replica (tests)
+            self.services.extras["replica"] = serve.get_replica_context().replica_id.unique_id
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return build_app(self.services)
 
 
-def build_application(settings: Settings) -> serve.Application:
-    """The gateway application, ready for ``serve.run``."""
-    return Gateway.bind(settings.to_overrides())
+def build_application(
+    settings: Settings, options: dict[str, Any] | None = None
+) -> serve.Application:
+    """The gateway application, ready for ``serve.run``.
+
+    ``options``: ``Deployment.options`` (replicas, concurrency, logging), as
+    ``cluster.serve_mode.deployment_options()`` reads them from ``configs/serve.yaml``.
+    """
+    options = options or {}
+    replicas = options.get("num_replicas", 1)
+    return Gateway.options(**options).bind(settings.to_overrides(), replicas=replicas)

@@ -1,0 +1,370 @@
+"""POST /api/ml/predict/roas through the Serve gateway vs the same app under plain uvicorn.
+
+Both sides run the same ``build_app`` (routes, API-key middleware, rate limiter, body
+limit, metrics) with the same key and body, driven by the same load generator in the
+same run: wrk (``apt-get install -y wrk``) when it is installed, else a bounded async
+httpx client (which saturates first: its figures say more about httpx than the server).
+
+Order: the plain app first (no Ray running), then ``adcluster up``'s gateway for each
+proxy mode asked for (``haproxy``: the default; ``default``: Serve's Python proxy).
+Targets: gateway >= 0.8x the plain app's throughput, p99 <= 2x.
+
+    .venv/bin/python benchmarks/gateway.py [--duration 10] [--rounds 3] [--modes haproxy,default]
+
+Writes ``benchmarks/results/gateway.json``: ``ratio`` (gateway/plain requests per
+second), ``p99_ratio`` (gateway/plain p99), and the raw figures of every side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import write_result  # noqa: E402
+from cluster import serve_mode  # noqa: E402
+from core.db.engine import Database  # noqa: E402
+from core.db.keys import create_key  # noqa: E402
+from core.db.migrate import prepare  # noqa: E402
+from core.settings import Settings  # noqa: E402
+
+PATH = "/api/ml/predict/roas"
+BODY = {
+    "ad_id": "bench-ad-1",
+    "current_ctr": 0.021,
+    "current_roas": 2.4,
+    "hours_live": 96.0,
+    "daily_spend": 150.0,
+    "days_forward": 7,
+}
+# High enough never to answer 429 under load, yet the token bucket still runs.
+BENCH_RATE_LIMIT = 1_000_000_000
+
+WRK_SCRIPT = """\
+wrk.method = "POST"
+wrk.body = [[{body}]]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {key}"
+done = function(summary, latency, requests)
+  io.write(string.format(
+    "WRKJSON {{\\"requests\\":%d,\\"duration_us\\":%d,\\"connect\\":%d,\\"read\\":%d," ..
+    "\\"write\\":%d,\\"status\\":%d,\\"timeout\\":%d,\\"p50_us\\":%d,\\"p90_us\\":%d," ..
+    "\\"p99_us\\":%d,\\"max_us\\":%d,\\"mean_us\\":%.1f}}\\n",
+    summary.requests, summary.duration, summary.errors.connect, summary.errors.read,
+    summary.errors.write, summary.errors.status, summary.errors.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, latency.mean))
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- load generators -------------------------------------------------------------------
+
+
+def find_wrk(install: bool) -> str | None:
+    wrk = shutil.which("wrk")
+    if wrk or not install:
+        return wrk
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("installing wrk (apt-get) ...", flush=True)
+        subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
+    return shutil.which("wrk")
+
+
+def run_wrk(
+    wrk: str, url: str, script: Path, *, connections: int, threads: int, duration_s: float
+) -> dict[str, Any]:
+    out = subprocess.run(
+        [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration_s:g}s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        timeout=duration_s + 60,
+    ).stdout
+    match = re.search(r"^WRKJSON (.*)$", out, re.M)
+    if not match:
+        raise RuntimeError(f"wrk gave no summary: {out[-500:]}")
+    raw = json.loads(match.group(1))
+    seconds = raw["duration_us"] / 1e6
+    errors = raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]
+    return {
+        "requests": raw["requests"],
+        "seconds": round(seconds, 3),
+        "requests_per_s": round(raw["requests"] / seconds, 1),
+        "p50_ms": raw["p50_us"] / 1000,
+        "p90_ms": raw["p90_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "max_ms": raw["max_us"] / 1000,
+        "mean_ms": round(raw["mean_us"] / 1000, 3),
+        "non_2xx": raw["status"],
+        "socket_errors": errors,
+    }
+
+
+async def _httpx_load(
+    url: str, headers: dict[str, str], *, connections: int, duration_s: float
+) -> dict[str, Any]:
+    body = json.dumps(BODY).encode()
+    headers = {**headers, "Content-Type": "application/json"}
+    latencies: list[float] = []
+    counts = {"non_2xx": 0, "socket_errors": 0}
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        start = time.perf_counter()
+        deadline = start + duration_s
+
+        async def worker() -> None:
+            while (t0 := time.perf_counter()) < deadline:
+                try:
+                    r = await client.post(url, content=body, headers=headers)
+                except httpx.HTTPError:
+                    counts["socket_errors"] += 1
+                    continue
+                latencies.append(time.perf_counter() - t0)
+                if not r.is_success:
+                    counts["non_2xx"] += 1
+
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        seconds = time.perf_counter() - start
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 3)
+
+    return {
+        "requests": len(latencies),
+        "seconds": round(seconds, 3),
+        "requests_per_s": round(len(latencies) / seconds, 1),
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "max_ms": round(latencies[-1] * 1000, 3),
+        "mean_ms": round(statistics.fmean(latencies) * 1000, 3),
+        **counts,
+    }
+
+
+class Load:
+    """One load generator for every side of the run."""
+
+    def __init__(self, args: argparse.Namespace, key: str, workdir: Path) -> None:
+        self.args = args
+        self.key = key
+        self.wrk = None if args.generator == "httpx" else find_wrk(args.install_wrk)
+        if args.generator == "wrk" and self.wrk is None:
+            raise SystemExit("wrk not found (apt-get install -y wrk, or --generator httpx)")
+        self.script = workdir / "roas.lua"
+        if self.wrk:
+            self.script.write_text(WRK_SCRIPT.format(body=json.dumps(BODY), key=key))
+            self.script.chmod(0o600)
+
+    @property
+    def name(self) -> str:
+        if not self.wrk:
+            return f"httpx {httpx.__version__} (async, bounded)"
+        version = subprocess.run([self.wrk, "-v"], capture_output=True, text=True)
+        first = (version.stdout or version.stderr).splitlines()
+        return first[0].split(" [")[0] if first else "wrk"
+
+    def run(self, url: str, duration_s: float) -> dict[str, Any]:
+        if self.wrk:
+            return run_wrk(
+                self.wrk,
+                url,
+                self.script,
+                connections=self.args.connections,
+                threads=self.args.threads,
+                duration_s=duration_s,
+            )
+        return asyncio.run(
+            _httpx_load(
+                url,
+                {"Authorization": f"Bearer {self.key}"},
+                connections=self.args.connections,
+                duration_s=duration_s,
+            )
+        )
+
+    def measure(self, url: str) -> dict[str, Any]:
+        """Check one request, warm up, then ``rounds`` rounds; the medians summarise."""
+        check = httpx.post(url, json=BODY, headers={"Authorization": f"Bearer {self.key}"})
+        if check.status_code != 200:
+            raise RuntimeError(f"{url}: {check.status_code} {check.text[:200]}")
+        self.run(url, self.args.warmup)
+        rounds = [self.run(url, self.args.duration) for _ in range(self.args.rounds)]
+        for r in rounds:
+            print(
+                f"  {r['requests_per_s']:>9.1f} req/s  p50 {r['p50_ms']:.2f} ms"
+                f"  p99 {r['p99_ms']:.2f} ms  non-2xx {r['non_2xx']}",
+                flush=True,
+            )
+        return {
+            "requests_per_s": statistics.median(r["requests_per_s"] for r in rounds),
+            "p50_ms": statistics.median(r["p50_ms"] for r in rounds),
+            "p99_ms": statistics.median(r["p99_ms"] for r in rounds),
+            "non_2xx": sum(r["non_2xx"] for r in rounds),
+            "socket_errors": sum(r["socket_errors"] for r in rounds),
+            "rounds": rounds,
+        }
+
+
+# -- the two sides ---------------------------------------------------------------------
+
+
+def wait_http(url: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(url)
+
+
+def measure_plain(settings: Settings, load: Load) -> dict[str, Any]:
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.plain_app",
+        "--port",
+        str(port),
+        "--data-dir",
+        settings.data_dir,
+        "--database-url",
+        settings.db_url,
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        print("plain FastAPI + uvicorn", flush=True)
+        result = load.measure(f"http://127.0.0.1:{port}{PATH}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return {"server": "uvicorn (1 process, uvloop + httptools), same build_app", **result}
+
+
+def measure_gateway(settings: Settings, load: Load, mode: str) -> dict[str, Any]:
+    import ray
+    from ray import serve
+
+    from cluster import runtime
+
+    saved = dict(os.environ)
+    os.environ[serve_mode.PROXY_ENV] = mode
+    config = serve_mode.load_serve_config()
+    try:
+        started = time.monotonic()
+        running = runtime.up(settings, "local")
+        startup_s = time.monotonic() - started
+        effective = serve_mode.current_proxy()
+        print(f"gateway, proxy={effective} (up in {startup_s:.1f} s)", flush=True)
+        result = load.measure(f"{running.url}{PATH}")
+    finally:
+        try:
+            runtime.down(settings)
+            serve.shutdown()
+        finally:
+            ray.shutdown()
+            os.environ.clear()
+            os.environ.update(saved)
+    return {
+        "server": f"Ray Serve gateway, proxy={effective}",
+        "proxy": effective,
+        "startup_s": round(startup_s, 1),
+        "serve_config": config.model_dump(),
+        **result,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--modes", default="haproxy", help="gateway proxy modes, comma-separated")
+    parser.add_argument("--generator", choices=["auto", "wrk", "httpx"], default="auto")
+    parser.add_argument("--install-wrk", action="store_true", help="apt-get it when missing")
+    parser.add_argument("--out", default="gateway", help="benchmarks/results/<out>.json")
+    args = parser.parse_args(argv)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not modes or any(m not in ("haproxy", "default") for m in modes):
+        raise SystemExit("--modes: haproxy and/or default")
+
+    with tempfile.TemporaryDirectory(prefix="adc-bench-gw-") as tmp:
+        workdir = Path(tmp)
+        settings = Settings(
+            data_dir=str(workdir / "data"),
+            database_url=f"sqlite:///{workdir / 'data' / 'adcluster.db'}",
+            api={"port": free_port()},
+            ray={"namespace": f"bench-gw-{os.getpid()}"},
+        )
+        db = Database(settings.db_url)
+        prepare(db, settings)
+        key = create_key(
+            db, tenant_id=settings.tenant_id, name="bench", rate_limit_per_min=BENCH_RATE_LIMIT
+        )
+        db.dispose()
+        load = Load(args, key, workdir)
+        print(f"load: {load.name}, {args.connections} connections", flush=True)
+        plain = measure_plain(settings, load)
+        gateways = {mode: measure_gateway(settings, load, mode) for mode in modes}
+
+    gateway = gateways[modes[0]]
+    result: dict[str, Any] = {
+        "benchmark": f"POST {PATH}",
+        "ratio": round(gateway["requests_per_s"] / plain["requests_per_s"], 3),
+        "p99_ratio": round(gateway["p99_ms"] / plain["p99_ms"], 3),
+        "targets": {"ratio": 0.8, "p99_ratio": 2.0},
+        "generator": load.name,
+        "connections": args.connections,
+        "duration_s": args.duration,
+        "rounds": args.rounds,
+        "summary": "medians over rounds; plain measured first, with no Ray running",
+        "plain": plain,
+        "gateway": gateway,
+    }
+    for mode in modes[1:]:
+        result[f"gateway_{mode}"] = {
+            **gateways[mode],
+            "ratio": round(gateways[mode]["requests_per_s"] / plain["requests_per_s"], 3),
+            "p99_ratio": round(gateways[mode]["p99_ms"] / plain["p99_ms"], 3),
+        }
+    path = write_result(args.out, result)
+    print(
+        f"gateway/plain throughput {result['ratio']:.3f}x "
+        f"({gateway['requests_per_s']:.0f} vs {plain['requests_per_s']:.0f} req/s), "
+        f"p99 {result['p99_ratio']:.2f}x ({gateway['p99_ms']:.1f} vs {plain['p99_ms']:.1f} ms)"
+        f" -> {path}"
+    )
+
+
+if __name__ == "__main__":
+    main()

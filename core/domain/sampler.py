@@ -147,10 +147,6 @@ class SamplerState:
             if not self._by_ad[key]:
                 del self._by_ad[key]
 
-    def clear(self) -> None:
-        self._arms.clear()
-        self._by_ad.clear()
-
     def __len__(self) -> int:
         return len(self._arms)
 

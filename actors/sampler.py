@@ -143,6 +143,10 @@ class ThompsonSampler:
                 repo.add_event(s, experiment_id=u.experiment_id, kind="update", payload=payload)
         return len(updates)
 
+    def record_feedback_many(self, items: list[dict[str, Any]]) -> int:
+        """``record_feedback`` for many snapshots in one call (one per feedback request)."""
+        return sum(self.record_feedback(**item) for item in items)
+
     # -- decisions --------------------------------------------------------------------
     def select(self, tenant_id: str, experiment_id: str, n: int = 1) -> list[str]:
         """``n`` Thompson choices (ad ids), one joint Beta draw each."""

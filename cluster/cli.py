@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import sys
 import time
 
 import typer
@@ -98,8 +97,6 @@ def down(
     stop_ray: bool = typer.Option(False, help="Also stop the local Ray head."),
 ) -> None:
     """Stop the Serve app and the actors (and the local Ray head with --stop-ray)."""
-    import subprocess
-
     from cluster import runtime
 
     settings = _settings()
@@ -111,7 +108,11 @@ def down(
     for item in runtime.down(settings) or ["nothing was running"]:
         console.print(f"stopped {item}")
     if stop_ray:
-        subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop"], check=False)
+        import ray
+
+        ray.shutdown()
+        n = runtime.stop_local_head(settings)
+        console.print(f"stopped the local Ray head ({n} processes)" if n else "no local Ray head")
 
 
 @app.command()

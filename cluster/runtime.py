@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import ray
@@ -36,10 +38,34 @@ def ray_env(settings: Settings) -> dict[str, str]:
     return {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "1", **serve_mode.ray_env()}
 
 
+def _ray_bin() -> str:
+    return shutil.which("ray", path=os.path.dirname(sys.executable)) or "ray"
+
+
+def use_token_auth(*, create: bool) -> None:
+    """Ray token authentication (``~/.ray/auth_token``) for the head we start or join.
+
+    A head started with a token refuses drivers that send none, so a driver joining it must
+    set ``RAY_AUTH_MODE=token`` too. An explicit ``RAY_AUTH_MODE`` is left alone.
+    """
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    from ray._private.authentication.authentication_token_setup import (
+        maybe_enable_token_auth_if_token_available,
+    )
+
+    token = Path.home() / ".ray" / "auth_token"
+    if not token.exists() and create:
+        subprocess.run([_ray_bin(), "get-auth-token", "--generate"], capture_output=True)
+    # Sets RAY_AUTH_MODE=token and refreshes Ray's already-loaded config in this process.
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
 def start_local_head(settings: Settings) -> str:
     """``ray start --head`` on the configured port (6379 is taken by Redis here)."""
     address = f"127.0.0.1:{settings.ray.head_port}"
-    ray_bin = shutil.which("ray", path=os.path.dirname(sys.executable)) or "ray"
+    ray_bin = _ray_bin()
+    use_token_auth(create=True)
     cmd = [
         ray_bin,
         "start",
@@ -63,8 +89,9 @@ def connect(settings: Settings, address: str | None) -> str:
     if not ray.is_initialized():
         kwargs = {"namespace": settings.ray.namespace, "log_to_driver": False}
         if address in (None, "local"):
-            ray.init(include_dashboard=settings.ray.dashboard, **kwargs)
+            ray.init(address="local", include_dashboard=settings.ray.dashboard, **kwargs)
         else:
+            use_token_auth(create=False)
             ray.init(address=address, **kwargs)
     return ray.get_runtime_context().gcs_address
 
@@ -127,3 +154,36 @@ def down(settings: Settings) -> list[str]:
         if registry.kill(name, settings):
             stopped.append(name)
     return stopped
+
+
+def stop_local_head(settings: Settings, grace_s: float = 15.0) -> int:
+    """Stop the Ray head that ``adcluster up`` started on ``ray.head_port`` and nothing else.
+
+    (``ray stop`` would stop every Ray instance on the machine.) Finds the GCS server on the
+    head port, then every process of its session; returns how many were signalled.
+    """
+    import psutil
+
+    port_flag = f"--gcs_server_port={settings.ray.head_port}"
+    session = None
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if port_flag in cmd:
+            names = [a.split("=", 1)[1] for a in cmd if a.startswith("--session-name=")]
+            session = names[0] if names else None
+            break
+    if session is None:
+        return 0
+    procs = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if any(session in a for a in (p.info["cmdline"] or []))
+    ]
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=grace_s)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    return len(procs)

@@ -42,9 +42,13 @@ class FeedbackRow:
 class FeedbackResult:
     ad_id: str
     metrics_id: int
+    impressions: int
+    clicks: int
+    conversions: int
     ctr: float
     roas: float
     hours_live: float
+    observed_at: datetime
     winner: bool
     reason: str | None
     job_id: int | None
@@ -121,9 +125,13 @@ def record_feedback(
             FeedbackResult(
                 ad_id=v["ad_id"],
                 metrics_id=metrics_id,
+                impressions=v["impressions"],
+                clicks=v["clicks"],
+                conversions=v["conversions"],
                 ctr=v["ctr"],
                 roas=v["roas"],
                 hours_live=hours,
+                observed_at=v["observed_at"],
                 winner=win,
                 reason=winner_reason(v["ctr"], v["roas"], rule) if win else None,
                 job_id=None,

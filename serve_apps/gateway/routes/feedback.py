@@ -33,23 +33,29 @@ def _store(services: Services, items: list[FeedbackIn], tenant: str) -> list[Fee
         raise ApiError(404, "unknown ad", {"ad_ids": exc.ad_ids}) from exc
 
 
-def _notify(services: Services, items: list[FeedbackIn], tenant: str) -> None:
-    """After commit: tell the sampler (restart-safe: it rebuilds from the database)."""
+def _notify(services: Services, results: list[FeedbackResult], tenant: str) -> None:
+    """After commit: one call to the sampler, a wake-up for the job consumer.
+
+    Fire and forget: both rebuild from the database, so a lost message loses nothing.
+    """
     sampler = services.actors.get("sampler")
     if sampler is not None:
-        for item in items:
-            observed = item.observed_at.isoformat() if item.observed_at else None
-            sampler.tell(
-                "record_feedback",
-                tenant_id=tenant,
-                ad_id=item.ad_id,
-                impressions=item.impressions,
-                clicks=item.clicks,
-                conversions=item.conversions,
-                observed_at=observed,
-            )
+        sampler.tell(
+            "record_feedback_many",
+            [
+                {
+                    "tenant_id": tenant,
+                    "ad_id": r.ad_id,
+                    "impressions": r.impressions,
+                    "clicks": r.clicks,
+                    "conversions": r.conversions,
+                    "observed_at": r.observed_at.isoformat(),
+                }
+                for r in results
+            ],
+        )
     consumer = services.actors.get("job_consumer")
-    if consumer is not None:
+    if consumer is not None and any(r.winner for r in results):
         consumer.tell("wake")
 
 
@@ -57,8 +63,8 @@ def _notify(services: Services, items: list[FeedbackIn], tenant: str) -> None:
 async def post_feedback(body: FeedbackIn, services: ServicesDep, tenant: TenantDep) -> FeedbackOut:
     """Store one feedback row; say whether the ad is a winner and which job indexes it."""
     (result,) = await asyncio.to_thread(_store, services, [body], tenant)
-    _notify(services, [body], tenant)
-    return FeedbackOut(**result.__dict__)
+    _notify(services, [result], tenant)
+    return FeedbackOut.model_validate(result, from_attributes=True)
 
 
 @router.post("/feedback/batch", response_model=FeedbackBatchOut)
@@ -70,7 +76,7 @@ async def post_feedback_batch(
     if len(body.items) > limit:
         raise ApiError(413, f"batch too large: {len(body.items)} rows, limit {limit}")
     results = await asyncio.to_thread(_store, services, body.items, tenant)
-    _notify(services, body.items, tenant)
+    _notify(services, results, tenant)
     job_ids = sorted({r.job_id for r in results if r.job_id is not None})
     return FeedbackBatchOut(
         accepted=len(results), winners=sum(r.winner for r in results), job_ids=job_ids

@@ -33,7 +33,8 @@ class Encoding(BaseModel):
     audio_codec: str = "aac"
     audio_bitrate: int = Field(128_000, ge=8_000)
     container: str = "mp4"
-    threads: int = Field(0, ge=0, le=64)  # encoder/decoder threads; 0 = FFmpeg's choice
+    threads: int = Field(0, ge=0, le=64)  # encoder threads; 0 = FFmpeg's choice
+    decode_threads: int = Field(1, ge=0, le=64)  # decord threads; 0 = its choice
 
 
 class TaskResources(BaseModel):

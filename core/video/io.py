@@ -23,8 +23,8 @@ from core.video.safety import check_input_file
 
 decord.bridge.set_bridge("native")
 
-# Codec threads of readers in the current operation (0: FFmpeg's choice); set by the runner.
-codec_threads: ContextVar[int] = ContextVar("codec_threads", default=0)
+# decord threads of readers in the current operation (None: the config), set by the runner.
+codec_threads: ContextVar[int | None] = ContextVar("codec_threads", default=None)
 
 # FFmpeg demuxers that turn arbitrary text into "video" (ANSI art); never a real input.
 _NOT_VIDEO_FORMATS = frozenset({"tty"})
@@ -130,6 +130,11 @@ def probe(path: str | Path, limits: Limits | None = None) -> VideoInfo:
     )
 
 
+def _decode_threads() -> int:
+    threads = codec_threads.get()
+    return get_video_config().encoding.decode_threads if threads is None else threads
+
+
 class FrameReader:
     """decord-backed frame access in bounded chunks, optionally downscaled at decode."""
 
@@ -141,7 +146,7 @@ class FrameReader:
             ctx=decord.cpu(0),
             width=width,
             height=height,
-            num_threads=codec_threads.get(),
+            num_threads=_decode_threads(),
         )
         self.chunk = chunk or get_video_config().limits.read_chunk_frames
         self.frame_count = len(self._vr)

@@ -82,7 +82,7 @@ def run_operation(
             media_root=roots.media_root,
             feature_dim=feature_dim,
         )
-        token = codec_threads.set(vc.encoding.threads)
+        token = codec_threads.set(vc.encoding.decode_threads)
         try:
             result = get_operation(op_type).run(ctx, cfg)
         finally:

@@ -35,7 +35,13 @@ def _operation_task(
     """Run one operation in a worker; the result is a plain dict (never raises)."""
     vc = get_video_config()
     threads = max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 0)))
-    vc = vc.model_copy(update={"encoding": vc.encoding.model_copy(update={"threads": threads})})
+    vc = vc.model_copy(
+        update={
+            "encoding": vc.encoding.model_copy(
+                update={"threads": threads, "decode_threads": threads}
+            )
+        }
+    )
     result = run_operation(
         op_type,
         video_path,

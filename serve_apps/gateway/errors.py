@@ -22,7 +22,7 @@ from ray.serve.exceptions import (
     DeploymentUnavailableError,
     ReplicaUnavailableError,
 )
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("adcluster.gateway")
@@ -119,6 +119,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:
         log.warning("database unavailable", extra={"error": type(exc).__name__})
         return error_response(503, "database unavailable", None, {"Retry-After": "1"})
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(_: Request, exc: Exception) -> JSONResponse:
+        # A number the schema accepted but storage or arithmetic cannot hold.
+        log.info("value out of range", extra={"error": type(exc).__name__})
+        return error_response(422, "a value in the request is out of range")
 
     async def _actor_down(_: Request, exc: Exception) -> JSONResponse:
         log.warning("actor unavailable", extra={"error": type(exc).__name__})

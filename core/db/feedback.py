@@ -41,7 +41,7 @@ class FeedbackRow:
 @dataclass(frozen=True)
 class FeedbackResult:
     ad_id: str
-    metrics_id: int
+    metrics_id: int | None  # None for rows stored through the batch path
     impressions: int
     clicks: int
     conversions: int
@@ -111,10 +111,13 @@ def record_feedback(
                 "created_at": now,
             }
         )
-    ids = session.scalars(
-        insert(PerformanceMetric).returning(PerformanceMetric.id, sort_by_parameter_order=True),
-        values,
-    ).all()
+    if len(values) == 1:
+        ids: list[int | None] = [
+            session.scalar(insert(PerformanceMetric).returning(PerformanceMetric.id), values[0])
+        ]
+    else:  # batches skip RETURNING (ids are not reported) and use COPY on PostgreSQL
+        _insert_many(session, values)
+        ids = [None] * len(values)
     results: list[FeedbackResult] = []
     for v, metrics_id in zip(values, ids, strict=True):
         hours = (v["observed_at"] - launched[v["ad_id"]]).total_seconds() / 3600.0
@@ -152,6 +155,34 @@ def record_feedback(
             r if not r.winner else _with_job(r, jobs.get(f"{tenant_id}:{r.ad_id}")) for r in results
         ]
     return results
+
+
+_COPY_COLUMNS = (
+    "tenant_id",
+    "ad_id",
+    "video_id",
+    "impressions",
+    "clicks",
+    "conversions",
+    "spend",
+    "revenue",
+    "ctr",
+    "roas",
+    "observed_at",
+    "created_at",
+)
+
+
+def _insert_many(session: Session, values: list[dict]) -> None:
+    """Many metrics rows in the session's transaction; row triggers fire either way."""
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(PerformanceMetric), values)
+        return
+    raw = session.connection().connection.driver_connection
+    cols = ", ".join(_COPY_COLUMNS)
+    with raw.cursor() as cur, cur.copy(f"COPY performance_metrics ({cols}) FROM STDIN") as copy:
+        for v in values:
+            copy.write_row(tuple(v[c] for c in _COPY_COLUMNS))
 
 
 def _with_job(r: FeedbackResult, job_id: int | None) -> FeedbackResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,12 @@ def check_input_file(path: Path, limits: Limits) -> None:
         raise InvalidInputError(
             f"file is {size} bytes, over the limit of {limits.max_file_bytes} bytes"
         )
+
+
+def safe_component(name: str) -> str:
+    """``name`` as one safe path component (tenant ids, run ids): ``[A-Za-z0-9_.-]`` only."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:64].strip(".")
+    return cleaned or "_"
 
 
 def new_output_dir(output_root: Path, *parts: str) -> Path:

@@ -17,6 +17,7 @@ from core.db.engine import Database
 from core.db.models import ProJob
 from core.settings import Settings
 from core.video import MediaRoots
+from core.video.safety import safe_component
 from serve_apps.video.batch import OperationSpec, batch_status, run_batch_async
 from serve_apps.video.tasks import RunContext
 
@@ -114,7 +115,7 @@ def job_context(settings: Settings, tenant_id: str, job_id: str) -> RunContext:
     roots = MediaRoots.from_settings(settings)
     return RunContext(
         roots=roots,
-        output_dir=Path(roots.output_root) / tenant_id / job_id,
+        output_dir=Path(roots.output_root) / safe_component(tenant_id) / job_id,
         feature_dim=settings.memory.video_dim,
     )
 

@@ -27,6 +27,7 @@ from core.video import (
     operation_types,
     validate_operation,
 )
+from core.video.safety import safe_component
 from serve_apps.gateway.deps import ServicesDep, TenantDep
 from serve_apps.gateway.errors import ApiError
 from serve_apps.gateway.services import ActorRef, Services
@@ -108,7 +109,7 @@ def _context(services: Services, tenant: str, run_id: str) -> RunContext:
     roots = _roots(services.settings)
     return RunContext(
         roots=roots,
-        output_dir=roots.output_root / tenant / run_id,
+        output_dir=roots.output_root / safe_component(tenant) / run_id,
         feature_dim=services.settings.memory.video_dim,
     )
 

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from core.video.errors import PathNotAllowedError
-from core.video.safety import new_output_dir, resolve_inside
+from core.video.safety import new_output_dir, resolve_inside, safe_component
 
 
 @pytest.fixture()
@@ -55,3 +55,11 @@ def test_output_dirs_are_fresh_and_confined(tmp_path):
     a, b = new_output_dir(tmp_path, "t1", "trim"), new_output_dir(tmp_path, "t1", "trim")
     assert a != b and a.is_dir() and a.parent == tmp_path / "t1" / "trim"
     assert new_output_dir(tmp_path, "..", "x").parent == tmp_path / "x"
+
+
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [("default", "default"), ("acme/../x", "acme_.._x"), ("..", "_"), ("a b", "a_b")],
+)
+def test_safe_component(name, safe):
+    assert safe_component(name) == safe

@@ -55,3 +55,22 @@ def test_deployment_options_and_bad_config(tmp_path: Path) -> None:
     bad.write_text("proxy: nginx\n")
     with pytest.raises(ValueError, match="proxy"):
         serve_mode.load_serve_config(bad)
+
+
+def test_disconnect_watch_is_switched_off_through_serve_callback() -> None:
+    from ray.serve._private.http_util import validate_http_proxy_callback_return
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    env = serve_mode.ray_env()
+    module, _, name = env["RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"].partition(":")
+    (middleware,) = validate_http_proxy_callback_return(getattr(serve_mode, name)())
+    assert module == serve_mode.__name__
+
+    async def echo(request):  # type: ignore[no-untyped-def]
+        return JSONResponse(request.headers.get("x-request-disconnect-disabled"))
+
+    app = middleware.cls(Starlette(routes=[Route("/", echo)]))
+    assert TestClient(app).get("/").json() == "?1"

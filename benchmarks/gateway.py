@@ -333,6 +333,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         db.dispose()
         load = Load(args, key, workdir)
+        load_before = [round(x, 2) for x in os.getloadavg()]  # other work on the machine
         print(f"load: {load.name}, {args.connections} connections", flush=True)
         plain = measure_plain(settings, load)
         gateways = {mode: measure_gateway(settings, load, mode) for mode in modes}
@@ -342,7 +343,9 @@ def main(argv: list[str] | None = None) -> None:
         "benchmark": f"POST {PATH}",
         "ratio": round(gateway["requests_per_s"] / plain["requests_per_s"], 3),
         "p99_ratio": round(gateway["p99_ms"] / plain["p99_ms"], 3),
+        "p50_ratio": round(gateway["p50_ms"] / plain["p50_ms"], 3),
         "targets": {"ratio": 0.8, "p99_ratio": 2.0},
+        "load_average": {"before": load_before, "after": [round(x, 2) for x in os.getloadavg()]},
         "generator": load.name,
         "connections": args.connections,
         "duration_s": args.duration,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import time
 
 import typer
@@ -67,14 +68,23 @@ def up(
         None, help="Ray cluster to join (host:port, or 'local' for an in-process one)."
     ),
     port: int | None = typer.Option(None, help="HTTP port of the gateway."),
+    proxy: str | None = typer.Option(
+        None, help="HTTP proxy: haproxy (default, fast) or default (Serve's own proxy)."
+    ),
     foreground: bool = typer.Option(False, help="Keep running until Ctrl-C."),
 ) -> None:
     """Start Ray (a local head unless --address), the actors and the Serve app."""
     from cluster import runtime
+    from core.db.engine import Database
+    from core.db.keys import ensure_first_key
 
     settings = _settings()
     if port is not None:
         settings.api.port = port
+    if proxy is not None:
+        if proxy not in ("haproxy", "default"):
+            raise fail(f"unknown proxy {proxy!r}: use haproxy or default")
+        os.environ["ADCLUSTER_SERVE_PROXY"] = proxy
     try:
         if address is None:
             address = runtime.start_local_head(settings)
@@ -83,6 +93,13 @@ def up(
     except Exception as exc:
         raise fail(f"could not start: {exc}") from exc
     console.print(f"[green]adcluster is up[/green] at [bold]{running.url}[/bold] (docs: /docs)")
+    db = Database(settings.db_url)
+    try:
+        key = ensure_first_key(db, settings)
+    finally:
+        db.dispose()
+    if key:
+        console.print(f"first API key (shown once, store it now): [bold]{key}[/bold]")
     if foreground:
         try:
             while True:

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from cluster import runtime
 from core.db.engine import Database
+from core.db.keys import create_key, ensure_first_key
 from core.settings import Settings
 
 HOOKS = [
@@ -79,16 +80,16 @@ def run_demo(
     console.print("[bold]adcluster demo[/bold]: local Ray, SQLite, synthetic campaign")
     running = runtime.up(settings, "local")
     console.print(f"gateway at [bold]{running.url}[/bold] (OpenAPI docs at {running.url}/docs)")
-    headers = {}
+    db = Database(settings.db_url)
     try:
-        from core.db.keys import ensure_first_key
-
-        key = ensure_first_key(Database(settings.db_url), settings)
+        key = ensure_first_key(db, settings)
         if key:
-            console.print(f"first API key (shown once): [bold]{key}[/bold]")
-            headers = {"Authorization": f"Bearer {key}"}
-    except ImportError:
-        pass
+            console.print(f"first API key (shown once, store it now): [bold]{key}[/bold]")
+        else:  # a later run on the same data dir: the demo gets a key of its own
+            key = create_key(db, tenant_id=settings.tenant_id, name="demo", rate_limit_per_min=0)
+    finally:
+        db.dispose()
+    headers = {"Authorization": f"Bearer {key}"}
     client = httpx.Client(base_url=running.url, headers=headers, timeout=30)
     ads = synth_campaign(n_ads)
     rng = np.random.default_rng(11)

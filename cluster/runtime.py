@@ -24,7 +24,7 @@ from core.settings import Settings
 
 log = logging.getLogger("adcluster.cluster")
 APP_NAME = "adcluster"
-ACTOR_NAMES = ("job_consumer", "winner_memory", "thompson_sampler")
+ACTOR_NAMES = ("job_consumer", "winner_memory", "thompson_sampler", "pro_video_jobs")
 
 
 @dataclass(frozen=True)

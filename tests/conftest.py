@@ -81,6 +81,9 @@ def ray_session() -> Iterator[None]:
     """One local Ray instance for the whole test session (about 4 s to start)."""
     import ray
 
+    from cluster import serve_mode
+
+    serve_mode.apply()  # the production HTTP path: HAProxy + direct ingress
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     try:

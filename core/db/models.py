@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -116,9 +117,9 @@ class PerformanceMetric(TenantMixin, Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     ad_id: Mapped[str] = mapped_column(ForeignKey("ads.ad_id", ondelete="CASCADE"), index=True)
     video_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    impressions: Mapped[int] = mapped_column(Integer)
-    clicks: Mapped[int] = mapped_column(Integer)
-    conversions: Mapped[int] = mapped_column(Integer, default=0)
+    impressions: Mapped[int] = mapped_column(BigInteger)
+    clicks: Mapped[int] = mapped_column(BigInteger)
+    conversions: Mapped[int] = mapped_column(BigInteger, default=0)
     spend: Mapped[float] = mapped_column(Float, default=0.0)
     revenue: Mapped[float] = mapped_column(Float, default=0.0)
     ctr: Mapped[float] = mapped_column(Float)
@@ -179,7 +180,7 @@ class Winner(TenantMixin, Base):
     reason: Mapped[str] = mapped_column(String(8))  # ctr | roas | both | manual
     ctr: Mapped[float] = mapped_column(Float)
     roas: Mapped[float] = mapped_column(Float)
-    impressions: Mapped[int] = mapped_column(Integer)
+    impressions: Mapped[int] = mapped_column(BigInteger)
     hook_text: Mapped[str | None] = mapped_column(Text, nullable=True)
     cta: Mapped[str | None] = mapped_column(String(200), nullable=True)
     template: Mapped[str | None] = mapped_column(String(200), nullable=True)
@@ -212,8 +213,8 @@ class ExperimentArm(Base):
     ad_id: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
     alpha: Mapped[float] = mapped_column(Float, default=1.0)
     beta: Mapped[float] = mapped_column(Float, default=1.0)
-    trials: Mapped[int] = mapped_column(Integer, default=0)
-    successes: Mapped[int] = mapped_column(Integer, default=0)
+    trials: Mapped[int] = mapped_column(BigInteger, default=0)
+    successes: Mapped[int] = mapped_column(BigInteger, default=0)
     # Time of the last snapshot folded in: alpha/beta hold the evidence as of then (decay).
     observed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 AdId = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+MAX_COUNT = 2**63 - 1  # BIGINT on both databases
+MAX_MONEY = 1e15
 
 
 class Strict(BaseModel):
@@ -24,13 +26,13 @@ def _utc(v: datetime | None) -> datetime | None:
 class FeedbackIn(Strict):
     ad_id: str = AdId
     video_id: str | None = Field(None, max_length=128)
-    impressions: int = Field(ge=0)
-    clicks: int = Field(ge=0)
-    conversions: int = Field(0, ge=0)
-    spend: float = Field(0.0, ge=0)
-    revenue: float = Field(0.0, ge=0)
+    impressions: int = Field(ge=0, le=MAX_COUNT)
+    clicks: int = Field(ge=0, le=MAX_COUNT)
+    conversions: int = Field(0, ge=0, le=MAX_COUNT)
+    spend: float = Field(0.0, ge=0, le=MAX_MONEY)
+    revenue: float = Field(0.0, ge=0, le=MAX_MONEY)
     actual_ctr: float | None = Field(None, ge=0, le=1)
-    actual_roas: float | None = Field(None, ge=0)
+    actual_roas: float | None = Field(None, ge=0, le=1e6)
     observed_at: datetime | None = None
     launched_at: datetime | None = Field(
         None, description="Launch time, used only when the ad is seen for the first time."
@@ -121,7 +123,7 @@ class IndexWinnerIn(Strict):
     video_id: str | None = Field(None, max_length=128)
     ctr: float | None = Field(None, ge=0, le=1)
     roas: float | None = Field(None, ge=0)
-    impressions: int | None = Field(None, ge=0)
+    impressions: int | None = Field(None, ge=0, le=MAX_COUNT)
 
 
 class IndexWinnerOut(BaseModel):
@@ -150,7 +152,7 @@ class FeaturePayload(Strict):
     template: str | None = Field(None, max_length=200)
     ctr: float | None = Field(None, ge=0, le=1)
     roas: float | None = Field(None, ge=0)
-    impressions: int | None = Field(None, ge=0)
+    impressions: int | None = Field(None, ge=0, le=MAX_COUNT)
     video_features: list[float] | None = Field(None, max_length=1024)
 
 

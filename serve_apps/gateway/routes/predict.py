@@ -39,9 +39,9 @@ def pipeline_catalog() -> PipelineCatalog:
 class RoasIn(Strict):
     ad_id: str = AdId
     current_ctr: float = Field(ge=0, le=1)
-    current_roas: float = Field(ge=0)
-    hours_live: float = Field(ge=0)
-    daily_spend: float = Field(ge=0)
+    current_roas: float = Field(ge=0, le=1e6)
+    hours_live: float = Field(ge=0, le=1e6)
+    daily_spend: float = Field(ge=0, le=1e12)
     days_forward: int = Field(7, ge=1, le=90)
 
 
@@ -60,7 +60,7 @@ class DealIn(Strict):
 
     id: str = Field(min_length=1, max_length=128, description="Deal id (numbers accepted).")
     stage: str = Field(min_length=1, max_length=100)
-    amount: float = Field(ge=0)
+    amount: float = Field(ge=0, le=1e15)
 
 
 class PipelineIn(Strict):

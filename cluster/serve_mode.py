@@ -22,10 +22,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.settings import config_dir
+from core.settings import read_yaml
 
 log = logging.getLogger("adcluster.cluster")
 
@@ -64,10 +63,7 @@ class ServeConfig(_Config):
 
 def load_serve_config(path: Path | None = None) -> ServeConfig:
     """``configs/serve.yaml`` (defaults when absent), with ``ADCLUSTER_SERVE_PROXY`` applied."""
-    path = path or config_dir() / "serve.yaml"
-    data: dict[str, Any] = {}
-    if path.is_file():
-        data = yaml.safe_load(path.read_text()) or {}
+    data = read_yaml("serve.yaml", path)
     override = os.environ.get(PROXY_ENV, "").strip().lower()
     if override:
         data["proxy"] = override

@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -25,6 +26,19 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def config_dir() -> Path:
     """Folder holding the YAML configs (``ADCLUSTER_CONFIG_DIR`` or the repo's ``configs/``)."""
     return Path(os.environ.get("ADCLUSTER_CONFIG_DIR", REPO_ROOT / "configs"))
+
+
+def read_yaml(name: str, path: Path | None = None, *, required: bool = False) -> dict[str, Any]:
+    """A YAML config as a dict: ``path``, else ``config_dir()/name``; ``{}`` when absent."""
+    path = path or config_dir() / name
+    if not path.is_file():
+        if required:
+            raise FileNotFoundError(f"config file not found: {path}")
+        return {}
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    return data
 
 
 class WinnerRule(BaseModel):

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from core.settings import config_dir
+from core.settings import read_yaml
 
 
 class UnknownStageError(ValueError):
@@ -148,8 +146,7 @@ class PipelineCatalog:
     @classmethod
     def load(cls, path: Path | None = None) -> PipelineCatalog:
         """Read ``config_dir()/pipelines.yaml``."""
-        path = path or config_dir() / "pipelines.yaml"
-        return cls.from_dict(yaml.safe_load(path.read_text()) or {})
+        return cls.from_dict(read_yaml("pipelines.yaml", path, required=True))
 
 
 @dataclass(frozen=True)

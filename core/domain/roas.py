@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
-import yaml
 
-from core.settings import config_dir
+from core.settings import read_yaml
 
 Confidence = Literal["low", "medium", "high"]
 BlendMode = Literal["bands", "smooth"]
@@ -134,9 +133,7 @@ class RoasConfig:
     @classmethod
     def load(cls, path: Path | None = None) -> RoasConfig:
         """Read ``config_dir()/roas.yaml`` (defaults when absent)."""
-        path = path or config_dir() / "roas.yaml"
-        data = yaml.safe_load(path.read_text()) if path.exists() else None
-        return cls.from_dict(data or {})
+        return cls.from_dict(read_yaml("roas.yaml", path))
 
 
 @dataclass(frozen=True)

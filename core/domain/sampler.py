@@ -12,7 +12,6 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from core.domain.thompson import (
     METRICS,
@@ -26,7 +25,7 @@ from core.domain.thompson import (
     split_budget,
     trials_successes,
 )
-from core.settings import config_dir
+from core.settings import read_yaml
 
 
 class ExperimentNotFound(LookupError):
@@ -320,6 +319,4 @@ class SamplerConfig:
     @classmethod
     def load(cls, path: Path | None = None) -> SamplerConfig:
         """Read ``config_dir()/sampler.yaml`` (defaults when absent)."""
-        path = path or config_dir() / "sampler.yaml"
-        data = yaml.safe_load(path.read_text()) if path.exists() else None
-        return cls.from_dict(data or {})
+        return cls.from_dict(read_yaml("sampler.yaml", path))

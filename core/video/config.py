@@ -5,10 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, Field
 
-from core.settings import config_dir
+from core.settings import read_yaml
 
 
 class Limits(BaseModel):
@@ -87,9 +86,7 @@ class VideoConfig(BaseModel):
     @classmethod
     def load(cls, path: Path | None = None) -> VideoConfig:
         """Read the YAML (``config_dir()/video.yaml``); defaults when it is absent."""
-        path = path or config_dir() / "video.yaml"
-        data = yaml.safe_load(path.read_text()) if path.exists() else {}
-        return cls.model_validate(data or {})
+        return cls.model_validate(read_yaml("video.yaml", path))
 
 
 @lru_cache(maxsize=1)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv (Python >= 3.11) and install adcluster with the given extras. Idempotent.
+# Create .venv (Python >= 3.11) and install adcluster with the given extras. Idempotent:
+# skips the install when pyproject.toml and the extras are unchanged since the last one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRAS="${1:-}"
@@ -13,7 +14,17 @@ if [ -z "$PY" ]; then
 fi
 [ -n "$PY" ] || { echo "error: Python >= 3.11 is required" >&2; exit 1; }
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+stamp=".venv/.adcluster-install"
+want="$(sha256sum pyproject.toml | cut -c1-64) extras=${EXTRAS}"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
 spec="."
 [ -n "$EXTRAS" ] && spec=".[${EXTRAS}]"
-.venv/bin/python -m pip install -q -e "$spec"
+echo "installing adcluster${EXTRAS:+ with [$EXTRAS]} into .venv (log: .venv/install.log) ..."
+if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e "$spec"; } >.venv/install.log 2>&1; then
+  tail -n 40 .venv/install.log >&2
+  echo "error: installation failed (full log: .venv/install.log)" >&2
+  exit 1
+fi
+echo "$want" >"$stamp"

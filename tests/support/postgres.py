@@ -58,7 +58,8 @@ def throwaway_server() -> Iterator[str]:
         subprocess.run(full, check=True, capture_output=True, timeout=120)
 
     run(_pg_bin("initdb"), "-D", data, "-A", "trust", "-U", "postgres")
-    run(_pg_bin("pg_ctl"), "-D", data, "-o", f"-p {port} -k {root}", "-w", "start")
+    log = os.path.join(root, "server.log")  # -l: the server must not hold our output pipes
+    run(_pg_bin("pg_ctl"), "-D", data, "-l", log, "-o", f"-p {port} -k {root}", "-w", "start")
     try:
         with psycopg.connect(
             f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True

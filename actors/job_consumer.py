@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from core.db import jobs
 from core.db.engine import Database
 from core.db.triggers import JOB_TYPE, NOTIFY_CHANNEL
+from core.logs import configure_logging
 from core.settings import Settings
 
 log = logging.getLogger("adcluster.job_consumer")
@@ -41,6 +42,7 @@ def default_handlers(settings: Settings) -> dict[str, Handler]:
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=4)
 class JobConsumer:
     def __init__(self, settings: dict[str, Any], autostart: bool = True) -> None:
+        configure_logging()
         self.settings = Settings.from_overrides(settings)
         self.cfg = self.settings.jobs
         self.db = Database(self.settings.db_url)

@@ -18,6 +18,7 @@ from core.db.engine import Database
 from core.domain.embedding import make_embedder
 from core.domain.features import VectorIndex, creative_text, feature_vector
 from core.domain.winner import Thresholds, winner_reason
+from core.logs import configure_logging
 from core.settings import Settings
 
 log = logging.getLogger("adcluster.winner_memory")
@@ -31,6 +32,7 @@ class UnknownAdError(LookupError):
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
 class WinnerMemory:
     def __init__(self, settings: dict[str, Any]) -> None:
+        configure_logging()
         self.settings = Settings.from_overrides(settings)
         self.db = Database(self.settings.db_url)
         mem = self.settings.memory

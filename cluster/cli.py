@@ -10,6 +10,7 @@ import time
 import typer
 from rich.console import Console
 
+from core.logs import configure_logging
 from core.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="adcluster: self-learning ad-creative optimization.")
@@ -151,6 +152,7 @@ def demo(
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
+    configure_logging("WARNING")
     app()
 
 

@@ -11,6 +11,7 @@ from ray import serve
 
 from actors import registry
 from core.db.engine import Database
+from core.logs import configure_logging
 from core.settings import Settings
 from serve_apps.gateway.app import build_app
 from serve_apps.gateway.services import ActorRef, Services
@@ -39,6 +40,7 @@ class Gateway:
     """Thin shell: everything it serves lives in ``serve_apps.gateway.app`` and ``core``."""
 
     def __init__(self, settings: dict[str, Any], replicas: int = 1) -> None:
+        configure_logging("WARNING")
         self.services = make_services(Settings.from_overrides(settings))
         # Rate limits are per replica: each enforces its share of a key's limit.
         self.services.extras["replicas"] = replicas

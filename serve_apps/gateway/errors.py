@@ -90,6 +90,9 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 
 def _summary(details: list[dict[str, Any]]) -> str:
+    if details and details[0]["type"] == "json_invalid":
+        position = details[0]["loc"][-1] if len(details[0]["loc"]) > 1 else "?"
+        return f"invalid JSON body (at character {position})"
     parts = []
     for d in details[:3]:
         loc = ".".join(str(p) for p in d["loc"] if p != "body")

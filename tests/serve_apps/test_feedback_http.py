@@ -203,3 +203,10 @@ def test_health_and_openapi(client: httpx.Client) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     for p in ("/api/ml/feedback", "/api/ml/rag/index-winner", "/api/ml/rag/memory-stats"):
         assert p in paths
+
+
+def test_malformed_json_is_a_clear_422(client: httpx.Client) -> None:
+    r = client.post(
+        "/api/ml/feedback", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 422 and r.json()["error"].startswith("invalid JSON body")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 AdId = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -17,10 +17,15 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
-def _utc(v: datetime | None) -> datetime | None:
-    if v is None:
-        return None
-    return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+def _past_utc(v: datetime) -> datetime:
+    """A timestamp in UTC (naive ones are taken as UTC), not in the future."""
+    v = v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+    if v > datetime.now(UTC) + MAX_CLOCK_SKEW:
+        raise ValueError("must not be in the future")
+    return v
+
+
+PastTime = Annotated[datetime, AfterValidator(_past_utc)]
 
 
 class FeedbackIn(Strict):
@@ -33,18 +38,10 @@ class FeedbackIn(Strict):
     revenue: float = Field(0.0, ge=0, le=MAX_MONEY)
     actual_ctr: float | None = Field(None, ge=0, le=1)
     actual_roas: float | None = Field(None, ge=0, le=1e6)
-    observed_at: datetime | None = None
-    launched_at: datetime | None = Field(
+    observed_at: PastTime | None = None
+    launched_at: PastTime | None = Field(
         None, description="Launch time, used only when the ad is seen for the first time."
     )
-
-    @field_validator("observed_at", "launched_at")
-    @classmethod
-    def _aware_not_future(cls, v: datetime | None) -> datetime | None:
-        v = _utc(v)
-        if v is not None and v > datetime.now(UTC) + MAX_CLOCK_SKEW:
-            raise ValueError("must not be in the future")
-        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> FeedbackIn:
@@ -88,7 +85,7 @@ class CreativeIn(Strict):
 
 class AdIn(Strict):
     ad_id: str = AdId
-    launched_at: datetime | None = None
+    launched_at: PastTime | None = None
     name: str | None = Field(None, max_length=300)
     platform: Literal["simulator", "meta"] | None = None
     campaign_id: str | None = Field(None, max_length=128)
@@ -96,14 +93,6 @@ class AdIn(Strict):
     status: Literal["active", "paused", "archived"] | None = None
     daily_budget: float | None = Field(None, ge=0)
     creative: CreativeIn | None = None
-
-    @field_validator("launched_at")
-    @classmethod
-    def _aware(cls, v: datetime | None) -> datetime | None:
-        v = _utc(v)
-        if v is not None and v > datetime.now(UTC) + MAX_CLOCK_SKEW:
-            raise ValueError("must not be in the future")
-        return v
 
 
 class AdOut(BaseModel):

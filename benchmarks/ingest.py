@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import write_result  # noqa: E402
 from cluster import runtime  # noqa: E402
 from core.db.engine import Database  # noqa: E402
+from core.db.keys import create_key  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from tests.support import postgres  # noqa: E402
 
@@ -46,10 +47,6 @@ def rows(n: int, n_ads: int, rng: np.random.Generator) -> list[dict]:
 
 
 def auth_headers(settings: Settings) -> dict[str, str]:
-    try:
-        from core.db.keys import create_key
-    except ImportError:
-        return {}
     db = Database(settings.db_url)
     try:
         key = create_key(

@@ -25,11 +25,7 @@ SUBCOMMANDS = (
     ("cluster.video_cli", "video", "Pro video operations."),
 )
 for _module, _name, _help in SUBCOMMANDS:
-    try:
-        app.add_typer(importlib.import_module(_module).app, name=_name, help=_help)
-    except ModuleNotFoundError as _exc:  # a sub-command still being built
-        if _exc.name != _module:
-            raise
+    app.add_typer(importlib.import_module(_module).app, name=_name, help=_help)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

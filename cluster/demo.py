@@ -22,6 +22,7 @@ from rich.table import Table
 from cluster import runtime
 from core.db.engine import Database
 from core.db.keys import create_key, ensure_first_key
+from core.domain.winner import Thresholds, derive_ctr, derive_roas, is_winner
 from core.settings import Settings
 
 HOOKS = [
@@ -94,6 +95,7 @@ def run_demo(
     ads = synth_campaign(n_ads)
     rng = np.random.default_rng(11)
     winners_acked: set[str] = set()
+    rule = Thresholds(**settings.winner.model_dump())
     with Progress(console=console) as progress:
         task = progress.add_task("registering ads", total=n_ads)
         for i, ad in enumerate(ads):
@@ -134,15 +136,7 @@ def run_demo(
                 )
             out = _post(client, "/api/ml/feedback/batch", {"items": items})
             if out["winners"]:
-                latest = {it["ad_id"]: it for it in items}
-                for ad_id, it in latest.items():
-                    ctr = it["clicks"] / it["impressions"]
-                    roas = it["revenue"] / it["spend"] if it["spend"] else 0
-                    w = settings.winner
-                    if it["impressions"] >= w.min_impressions and (
-                        ctr > w.min_ctr or roas > w.min_roas
-                    ):
-                        winners_acked.add(ad_id)
+                winners_acked |= {ad.ad_id for ad in ads if _is_winner(ad, totals, rule)}
             progress.advance(task)
         task = progress.add_task("indexing winners", total=len(winners_acked) or 1)
         stats = {}
@@ -156,7 +150,7 @@ def run_demo(
     search = _post(
         client, "/api/ml/rag/search", {"features": {"hook_text": "50% off sale today"}, "k": 3}
     )
-    report = write_report(settings, ads, totals, stats, search)
+    report = write_report(settings, ads, totals, winners_acked, stats, search)
     table = Table(title="winner memory")
     for col in ("ad_id", "similarity", "reason", "ctr", "roas"):
         table.add_column(col)
@@ -184,7 +178,19 @@ def run_demo(
     return {"url": running.url, "stats": stats, "report": str(report)}
 
 
-def write_report(settings: Settings, ads, totals, stats, search) -> Path:  # type: ignore[no-untyped-def]
+def _is_winner(ad: DemoAd, totals: dict[str, list], rule: Thresholds) -> bool:
+    """The winner rule on an ad's totals so far (the same rule the database trigger applies)."""
+    imps, clicks, spend, revenue = totals[ad.ad_id]
+    return is_winner(
+        hours_live=(datetime.now(UTC) - ad.launched_at).total_seconds() / 3600,
+        impressions=imps,
+        ctr=derive_ctr(imps, clicks),
+        roas=derive_roas(round(spend, 2), round(revenue, 2)),
+        rule=rule,
+    )
+
+
+def write_report(settings: Settings, ads, totals, winners, stats, search) -> Path:  # type: ignore[no-untyped-def]
     import matplotlib
 
     matplotlib.use("Agg")
@@ -195,7 +201,7 @@ def write_report(settings: Settings, ads, totals, stats, search) -> Path:  # typ
     ctr = np.array([totals[a.ad_id][1] / totals[a.ad_id][0] for a in ads])
     roas = np.array([totals[a.ad_id][3] / totals[a.ad_id][2] for a in ads])
     w = settings.winner
-    win = (ctr > w.min_ctr) | (roas > w.min_roas)
+    win = np.array([a.ad_id in winners for a in ads])
     fig, ax = plt.subplots(figsize=(7, 5))
     ax.scatter(ctr[~win] * 100, roas[~win], label="other ads", c="#999999")
     ax.scatter(ctr[win] * 100, roas[win], label="winners", c="#d62728")

@@ -17,6 +17,7 @@ import ray
 from ray import serve
 
 from actors import registry
+from actors.sampler import get_or_create_sampler
 from cluster import serve_mode
 from core.db.engine import Database
 from core.db.migrate import prepare
@@ -103,12 +104,7 @@ def deploy(settings: Settings, *, wait_s: float = 120.0) -> str:
     db.dispose()
     ray.get(registry.winner_memory(settings).ping.remote())
     registry.job_consumer(settings)
-    try:
-        from actors.sampler import get_or_create_sampler
-    except ImportError:
-        pass
-    else:
-        get_or_create_sampler(settings)
+    get_or_create_sampler(settings)
     from serve_apps.gateway.deployment import build_application
 
     serve.start(http_options={"host": settings.api.host, "port": settings.api.port})

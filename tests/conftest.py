@@ -113,12 +113,10 @@ def gateway_url(ray_session: None, app_settings: Settings) -> str:
 
 
 @pytest.fixture(scope="session")
-def api_key(gateway_url: str, app_settings: Settings) -> str | None:
-    """An API key of the default tenant (None while the gateway has no authentication)."""
-    try:
-        from core.db.keys import create_key
-    except ImportError:
-        return None
+def api_key(gateway_url: str, app_settings: Settings) -> str:
+    """An API key of the default tenant."""
+    from core.db.keys import create_key
+
     db = Database(app_settings.db_url)
     try:
         return create_key(
@@ -129,9 +127,9 @@ def api_key(gateway_url: str, app_settings: Settings) -> str | None:
 
 
 @pytest.fixture
-def client(gateway_url: str, api_key: str | None):
+def client(gateway_url: str, api_key: str):
     import httpx
 
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    headers = {"Authorization": f"Bearer {api_key}"}
     with httpx.Client(base_url=gateway_url, headers=headers, timeout=30) as c:
         yield c

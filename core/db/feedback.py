@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import insert, select
@@ -186,4 +186,4 @@ def _insert_many(session: Session, values: list[dict]) -> None:
 
 
 def _with_job(r: FeedbackResult, job_id: int | None) -> FeedbackResult:
-    return FeedbackResult(**{**r.__dict__, "job_id": job_id})
+    return replace(r, job_id=job_id)

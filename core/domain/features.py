@@ -75,7 +75,11 @@ class VectorIndex:
         self.dim = dim
         self._ids: list[str] = []
         self._pos: dict[str, int] = {}
-        self._matrix = np.zeros((0, dim), dtype=np.float32)
+        self._rows = np.zeros((16, dim), dtype=np.float32)  # capacity doubles when full
+
+    @property
+    def _matrix(self) -> np.ndarray:
+        return self._rows[: len(self._ids)]
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -88,11 +92,14 @@ class VectorIndex:
         if vec.shape != (self.dim,):
             raise ValueError(f"vector has shape {vec.shape}, index dimension is {self.dim}")
         if key in self._pos:
-            self._matrix[self._pos[key]] = vec
+            self._rows[self._pos[key]] = vec
             return
-        self._pos[key] = len(self._ids)
+        n = len(self._ids)
+        if n == len(self._rows):  # amortised O(1) appends, so a rebuild is linear
+            self._rows = np.concatenate([self._rows, np.zeros_like(self._rows)])
+        self._rows[n] = vec
+        self._pos[key] = n
         self._ids.append(key)
-        self._matrix = np.vstack([self._matrix, vec[None, :]])
 
     def search(
         self, query: np.ndarray, k: int, exclude: str | None = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import logging
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -12,8 +11,6 @@ from serve_apps.gateway.auth import install_auth
 from serve_apps.gateway.errors import error_response, install_error_handlers
 from serve_apps.gateway.metrics import install_metrics
 from serve_apps.gateway.services import Services
-
-log = logging.getLogger("adcluster.gateway")
 
 # Router modules, in inclusion order (each exposes ``router``).
 ROUTERS = (
@@ -77,14 +74,7 @@ def build_app(services: Services, routers: tuple[str, ...] = ROUTERS) -> FastAPI
     app.state.services = services
     install_error_handlers(app)
     for module_name in routers:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            log.warning("router not available", extra={"router": module_name})
-            continue
-        app.include_router(module.router)
+        app.include_router(importlib.import_module(module_name).router)
     app.add_middleware(BodySizeLimit, max_bytes=services.settings.api.max_body_bytes)
     # Added last = runs first: metrics see every request; keys are checked before bodies.
     install_auth(

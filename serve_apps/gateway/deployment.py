@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from typing import Any
 
 from fastapi import FastAPI
 from ray import serve
 
 from actors import registry
+from actors.sampler import get_or_create_sampler
 from core.db.engine import Database
 from core.logs import configure_logging
 from core.settings import Settings
 from serve_apps.gateway.app import build_app
 from serve_apps.gateway.services import ActorRef, Services
-
-log = logging.getLogger("adcluster.gateway")
 
 
 def make_services(settings: Settings) -> Services:
@@ -24,13 +22,8 @@ def make_services(settings: Settings) -> Services:
     actors = {
         "winner_memory": ActorRef(lambda: registry.winner_memory(settings)),
         "job_consumer": ActorRef(lambda: registry.job_consumer(settings)),
+        "sampler": ActorRef(lambda: get_or_create_sampler(settings)),
     }
-    try:
-        from actors.sampler import get_or_create_sampler
-    except ImportError:
-        log.warning("sampler actor not available")
-    else:
-        actors["sampler"] = ActorRef(lambda: get_or_create_sampler(settings))
     return Services(settings=settings, db=Database(settings.db_url), actors=actors)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +32,6 @@ class ActorRef:
             return await getattr(self.handle, method).remote(*args, **kwargs)
         except ActorDiedError:
             self._handle = None
-            await asyncio.sleep(0)
             return await getattr(self.handle, method).remote(*args, **kwargs)
 
     def tell(self, method: str, *args: Any, **kwargs: Any) -> None:

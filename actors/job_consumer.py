@@ -18,6 +18,7 @@ from typing import Any
 import ray
 from sqlalchemy.engine import make_url
 
+from actors import catalogue
 from core.db import jobs
 from core.db.engine import Database
 from core.db.triggers import JOB_TYPE, NOTIFY_CHANNEL
@@ -25,22 +26,22 @@ from core.logs import configure_logging
 from core.settings import Settings
 
 log = logging.getLogger("adcluster.job_consumer")
-NAME = "job_consumer"
 Handler = Callable[[dict[str, Any]], Any]
 
 
 def default_handlers(settings: Settings) -> dict[str, Handler]:
     """Job type → handler. ``rag_index_winner`` indexes into the WinnerMemory actor."""
-    from actors import registry
 
     def index_winner(payload: dict[str, Any]) -> Any:
-        return ray.get(registry.winner_memory(settings).index_winner.remote(payload), timeout=120)
+        memory = catalogue.get("winner_memory", settings)
+        return ray.get(memory.index_winner.remote(payload), timeout=120)
 
     return {JOB_TYPE: index_winner}
 
 
-@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=4)
 class JobConsumer:
+    """Catalogue actor ``job_consumer`` (options in ``configs/actors.yaml``)."""
+
     def __init__(self, settings: dict[str, Any], autostart: bool = True) -> None:
         configure_logging()
         self.settings = Settings.from_overrides(settings)
@@ -78,6 +79,9 @@ class JobConsumer:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def ping(self) -> bool:
+        return True
 
     def stats(self) -> dict[str, Any]:
         with self.db.session() as s:

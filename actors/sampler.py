@@ -14,8 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import ray
-from ray.actor import ActorHandle
 
 from core.db import experiments as repo
 from core.db.engine import Database
@@ -34,16 +32,17 @@ def _parse_time(value: str | datetime) -> datetime:
 
 
 class ThompsonSampler:
-    """Experiments' posteriors in memory; selection, allocation and feedback updates."""
+    """Catalogue actor ``thompson_sampler``: experiments' posteriors in memory; selection,
+    allocation and feedback updates. ``config``: ``configs/sampler.yaml`` unless given."""
 
-    def __init__(self, settings: dict[str, Any], config: SamplerConfig) -> None:
+    def __init__(self, settings: dict[str, Any], config: SamplerConfig | None = None) -> None:
         self.settings = Settings.from_overrides(settings)
-        self.config = config
+        self.config = config or SamplerConfig.load()
         self.db = Database(self.settings.db_url)
-        self.state = SamplerState(rng=np.random.default_rng(config.actor.seed))
+        self.state = SamplerState(rng=np.random.default_rng(self.config.seed))
         self.rebuild()
 
-    def ready(self) -> bool:
+    def ping(self) -> bool:
         return True
 
     # -- state from the database ------------------------------------------------------
@@ -204,20 +203,3 @@ class ThompsonSampler:
             "beta": beta.tolist(),
             "evidence": {a: asdict(self.state.evidence(experiment_id, a)) for a in spec.ad_ids},
         }
-
-
-SamplerActor = ray.remote(ThompsonSampler)
-
-
-def get_or_create_sampler(settings: Settings, config: SamplerConfig | None = None) -> ActorHandle:
-    """The named, detached sampler actor (created on first use, recreated after a kill)."""
-    config = config or SamplerConfig.load()
-    return SamplerActor.options(
-        name=config.actor.name,
-        namespace=settings.ray.namespace,
-        lifetime="detached",
-        get_if_exists=True,
-        max_restarts=config.actor.max_restarts,
-        max_task_retries=config.actor.max_task_retries,
-        num_cpus=config.actor.num_cpus,
-    ).remote(settings.to_overrides(), config)

@@ -10,34 +10,32 @@ import logging
 from datetime import datetime
 from typing import Any
 
-import ray
-
 from core.db import ads as ads_db
 from core.db import winners as winners_db
 from core.db.engine import Database
 from core.domain.embedding import make_embedder
 from core.domain.features import VectorIndex, creative_text, feature_vector
-from core.domain.winner import Thresholds, winner_reason
+from core.domain.winner import winner_reason
 from core.logs import configure_logging
 from core.settings import Settings
 
 log = logging.getLogger("adcluster.winner_memory")
-NAME = "winner_memory"
 
 
 class UnknownAdError(LookupError):
     pass
 
 
-@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
 class WinnerMemory:
+    """Catalogue actor ``winner_memory`` (options in ``configs/actors.yaml``)."""
+
     def __init__(self, settings: dict[str, Any]) -> None:
         configure_logging()
         self.settings = Settings.from_overrides(settings)
         self.db = Database(self.settings.db_url)
         mem = self.settings.memory
         self.embedder = make_embedder(mem.embedder, mem.text_dim)
-        self.rule = Thresholds(**self.settings.winner.model_dump())
+        self.rule = self.settings.winner
         self.indexes: dict[str, VectorIndex] = {}
         self.meta: dict[str, dict[str, dict[str, Any]]] = {}
         self.rebuild()

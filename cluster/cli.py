@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import time
 
 import typer
 from rich.console import Console
 
+from core.config import ConfigError
 from core.logs import configure_logging
 from core.settings import Settings
 
@@ -34,10 +34,11 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def _settings(**overrides: object) -> Settings:
+    """The settings in force (a config error is a message and exit code 2, not a trace)."""
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except Exception as exc:
-        raise fail(f"invalid settings: {exc}") from exc
+        return Settings.load(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        raise fail(f"invalid settings: {exc}", code=2) from exc
 
 
 @db_app.command("upgrade")
@@ -75,18 +76,14 @@ def up(
     from core.db.engine import Database
     from core.db.keys import ensure_first_key
 
-    settings = _settings()
-    if port is not None:
-        settings.api.port = port
-    if proxy is not None:
-        if proxy not in ("haproxy", "default"):
-            raise fail(f"unknown proxy {proxy!r}: use haproxy or default")
-        os.environ["ADCLUSTER_SERVE_PROXY"] = proxy
+    if proxy is not None and proxy not in ("haproxy", "default"):
+        raise fail(f"unknown proxy {proxy!r}: use haproxy or default", code=2)
+    settings = _settings(http={"proxy": proxy} if proxy else None)
     try:
         if address is None:
             address = runtime.start_local_head(settings)
             console.print(f"Ray head at {address}")
-        running = runtime.up(settings, address)
+        running = runtime.up(settings, address, port=port)
     except Exception as exc:
         raise fail(f"could not start: {exc}") from exc
     console.print(f"[green]adcluster is up[/green] at [bold]{running.url}[/bold] (docs: /docs)")
@@ -138,12 +135,21 @@ def demo(
     from cluster.demo import run_demo
 
     settings = _settings()
-    if port is not None:
-        settings.api.port = port
     try:
-        run_demo(settings, console=console, keep_running=keep_running)
+        run_demo(settings, console=console, keep_running=keep_running, port=port)
     except Exception as exc:
         raise fail(f"demo failed: {exc}") from exc
+
+
+@app.command("http-env")
+def http_env() -> None:
+    """Print the environment that Ray needs for the configured HTTP path (``http:`` in
+    settings.yaml), as ``export`` lines: source it before ``ray start`` on each node of a
+    cluster that ``adcluster up`` does not start."""
+    from cluster import serve_mode
+
+    for key, value in sorted(serve_mode.ray_env(_settings().http).items()):
+        typer.echo(f"export {key}={value}")
 
 
 def main() -> None:

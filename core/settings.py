@@ -1,117 +1,89 @@
-"""One typed settings object, read from ``configs/settings.yaml`` and the environment.
-
-Precedence (highest first): init kwargs, environment (``DATABASE_URL``,
-``ADCLUSTER_<SECTION>__<KEY>``), ``$ADCLUSTER_CONFIG_DIR/settings.yaml``, defaults.
-"""
+"""One typed settings object: ``configs/settings.yaml`` and the environment (see
+:mod:`core.config` for the loader and the override rule)."""
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import AliasChoices, BaseModel, Field, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    YamlConfigSettingsSource,
-)
+from pydantic import Field, field_validator
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from core.config import ConfigModel, load_config
+from core.domain.winner import Thresholds
+
+WinnerRule = Thresholds  # the winner rule's thresholds (SPEC §3.1): one type everywhere
 
 
-def config_dir() -> Path:
-    """Folder holding the YAML configs (``ADCLUSTER_CONFIG_DIR`` or the repo's ``configs/``)."""
-    return Path(os.environ.get("ADCLUSTER_CONFIG_DIR", REPO_ROOT / "configs"))
+class JobSettings(ConfigModel):
+    poll_interval_s: float = Field(gt=0)
+    batch_size: int = Field(ge=1)
+    max_attempts: int = Field(ge=1)
+    backoff_base_s: float = Field(ge=0)
+    backoff_max_s: float = Field(ge=0)
+    lease_s: float = Field(gt=0)
 
 
-def read_yaml(name: str, path: Path | None = None, *, required: bool = False) -> dict[str, Any]:
-    """A YAML config as a dict: ``path``, else ``config_dir()/name``; ``{}`` when absent."""
-    path = path or config_dir() / name
-    if not path.is_file():
-        if required:
-            raise FileNotFoundError(f"config file not found: {path}")
-        return {}
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level")
-    return data
+class MemorySettings(ConfigModel):
+    text_dim: int = Field(ge=8)
+    embedder: Literal["auto", "hashed", "minilm"]
+    video_dim: int = Field(ge=0)
 
 
-class WinnerRule(BaseModel):
-    """Thresholds of the winner rule (SPEC §3.1)."""
-
-    min_hours_live: float = Field(24.0, ge=0)
-    min_impressions: int = Field(1000, ge=0)
-    min_ctr: float = Field(0.03, ge=0, le=1)
-    min_roas: float = Field(3.0, ge=0)
-
-
-class JobSettings(BaseModel):
-    poll_interval_s: float = Field(0.5, gt=0)
-    batch_size: int = Field(10, ge=1)
-    max_attempts: int = Field(5, ge=1)
-    backoff_base_s: float = Field(1.0, ge=0)
-    backoff_max_s: float = Field(60.0, ge=0)
-    lease_s: float = Field(60.0, gt=0)
-
-
-class MemorySettings(BaseModel):
-    text_dim: int = Field(384, ge=8)
-    embedder: Literal["auto", "hashed", "minilm"] = "auto"
-    video_dim: int = Field(16, ge=0)
-
-
-class ApiSettings(BaseModel):
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
-    max_body_bytes: int = Field(1_048_576, ge=1024)
-    max_batch_rows: int = Field(5000, ge=1)
+class ApiSettings(ConfigModel):
+    max_body_bytes: int = Field(ge=1024)
+    max_batch_rows: int = Field(ge=1)
     require_api_key: bool = Field(
-        True, description="False only for local experiments; refused in production."
+        description="False only for local experiments; refused in production."
     )
     key_cache_ttl_s: float = Field(
-        5.0, ge=0, le=300, description="How long a verified key is trusted (revocation delay)."
+        ge=0, le=300, description="How long a verified key is trusted (revocation delay)."
     )
-    default_rate_limit_per_min: int = Field(600, ge=0, description="For new keys; 0: no limit.")
+    default_rate_limit_per_min: int = Field(ge=0, description="For new keys; 0: no limit.")
 
 
-class RaySettings(BaseModel):
-    namespace: str = "adcluster"
-    head_port: int = Field(6390, ge=1, le=65535)
-    dashboard: bool = False
+class RaySettings(ConfigModel):
+    namespace: str = Field(min_length=1)
+    head_port: int = Field(ge=1, le=65535)
+    dashboard: bool
 
 
-class MediaSettings(BaseModel):
-    media_root: str = "media"
-    output_root: str = "outputs"
+class MediaSettings(ConfigModel):
+    media_root: str
+    output_root: str
 
 
-class Settings(BaseSettings):
-    """All runtime settings of adcluster."""
+class HAProxySettings(ConfigModel):
+    nbthread: int = Field(ge=1, le=64)
+    maxconn: int = Field(ge=64)
+    metrics: bool
+    drain_period_s: float = Field(ge=0)
+    timeout_server_s: int | None = Field(ge=1)
 
-    model_config = SettingsConfigDict(
-        env_prefix="ADCLUSTER_",
-        env_nested_delimiter="__",
-        extra="ignore",
-    )
 
-    environment: Literal["local", "production"] = "local"
-    data_dir: str = "data"
-    database_url: str | None = Field(
-        None,
-        validation_alias=AliasChoices("DATABASE_URL", "ADCLUSTER_DATABASE_URL", "database_url"),
-    )
-    tenant_id: str = "default"
-    winner: WinnerRule = WinnerRule()
-    jobs: JobSettings = JobSettings()
-    memory: MemorySettings = MemorySettings()
-    api: ApiSettings = ApiSettings()
-    ray: RaySettings = RaySettings()
-    media: MediaSettings = MediaSettings()
+class HttpSettings(ConfigModel):
+    """How the cluster serves HTTP (read when Ray starts; docs/gateway.md)."""
+
+    proxy: Literal["haproxy", "default"]
+    worker_niceness: int | None = Field(ge=0, le=19)
+    watch_disconnects: bool
+    haproxy: HAProxySettings
+
+
+class Settings(ConfigModel):
+    """All runtime settings of adcluster (``configs/settings.yaml``)."""
+
+    environment: Literal["local", "production"]
+    data_dir: str
+    database_url: str | None
+    tenant_id: str = Field(min_length=1, max_length=64)
+    winner: Thresholds
+    jobs: JobSettings
+    memory: MemorySettings
+    api: ApiSettings
+    http: HttpSettings
+    ray: RaySettings
+    media: MediaSettings
 
     @field_validator("database_url")
     @classmethod
@@ -122,18 +94,9 @@ class Settings(BaseSettings):
         return v or None
 
     @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        yaml_source = YamlConfigSettingsSource(
-            settings_cls, yaml_file=config_dir() / "settings.yaml"
-        )
-        return (init_settings, env_settings, yaml_source, file_secret_settings)
+    def load(cls, **overrides: Any) -> Settings:
+        """``configs/settings.yaml`` + environment, with ``overrides`` (nested) merged last."""
+        return load_config("settings.yaml", cls, overrides=overrides)
 
     # -- derived values -------------------------------------------------------------
     @property
@@ -165,10 +128,16 @@ class Settings(BaseSettings):
 
     @classmethod
     def from_overrides(cls, data: dict[str, Any]) -> Settings:
-        return cls(**data)
+        return cls.model_validate(data)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with nested ``changes`` merged in (validated again)."""
+        from core.config import deep_merge
+
+        return type(self).model_validate(deep_merge(self.model_dump(), changes))
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings (read once)."""
-    return Settings()
+    return Settings.load()

@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh test
 export RAY_USAGE_STATS_ENABLED=0
 .venv/bin/ruff check .
+.venv/bin/python scripts/check_layers.py
+.venv/bin/python scripts/bench_table.py --check
 .venv/bin/python -m pytest -m "not heavy" "$@"
 # Heavy cases: a separate step with its own time bound (exit 5 = none collected is fine).
 set +e

@@ -49,7 +49,7 @@ def make_settings(tmp_path_factory: pytest.TempPathFactory, pg_server: str):
         else:
             url = f"sqlite:///{Path(data_dir) / 'adcluster.db'}"
         overrides.setdefault("ray", {"namespace": f"adc-test-{uuid.uuid4().hex[:8]}"})
-        settings = Settings(data_dir=str(data_dir), database_url=url, **overrides)
+        settings = Settings.load(data_dir=str(data_dir), database_url=url, **overrides)
         db = Database(settings.db_url)
         prepare(db, settings)
         db.dispose()
@@ -83,7 +83,7 @@ def ray_session() -> Iterator[None]:
 
     from cluster import serve_mode
 
-    serve_mode.apply()  # the production HTTP path: HAProxy + direct ingress
+    serve_mode.apply(Settings.load().http)  # the production HTTP path: HAProxy + direct ingress
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     try:
@@ -99,7 +99,6 @@ def app_settings(make_settings: Callable[..., Settings]) -> Settings:
     """Settings of the session's running app (SQLite, the embedded default)."""
     return make_settings(
         "sqlite",
-        api={"port": free_port()},
         jobs={"poll_interval_s": 0.2, "lease_s": 3.0, "backoff_base_s": 0.2},
     )
 
@@ -109,7 +108,7 @@ def gateway_url(ray_session: None, app_settings: Settings) -> str:
     """Base URL of the session's running Serve app (actors, gateway)."""
     from cluster import runtime
 
-    return runtime.deploy(app_settings)
+    return runtime.deploy(app_settings, port=free_port())
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ def test_throwaway_server_runs_the_migrations_and_stops() -> None:
     with postgres.throwaway_server() as url:
         assert postgres.answers(url)
         db = Database(url)
-        prepare(db, Settings(database_url=url))
+        prepare(db, Settings.load(database_url=url))
         with db.engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT count(*) FROM winner_rule").scalar() == 1
         db.dispose()

@@ -17,10 +17,9 @@ from sqlalchemy.orm import Session
 
 from core.db.engine import Database
 from core.db.models import ApiKey, Tenant, utcnow
-from core.settings import Settings
+from core.settings import Settings, get_settings
 
 __all__ = [
-    "DEFAULT_RATE_LIMIT_PER_MIN",
     "KEY_SCHEME",
     "KeyInfo",
     "KeyNotFound",
@@ -29,6 +28,7 @@ __all__ = [
     "generate_key",
     "hash_key",
     "key_prefix",
+    "parse_prefix",
     "list_keys",
     "lookup_key",
     "revoke_key",
@@ -38,7 +38,6 @@ KEY_SCHEME = "adc"
 PREFIX_BYTES = 4  # 8 hex characters
 SECRET_BYTES = 32
 MAX_KEY_LENGTH = 128
-DEFAULT_RATE_LIMIT_PER_MIN = 600
 
 
 class KeyNotFound(LookupError):
@@ -100,6 +99,24 @@ def key_prefix(key: str) -> str | None:
     return prefix
 
 
+def parse_prefix(text: str) -> str:
+    """The prefix in what a user typed: ``1a2b3c4d``, ``adc_1a2b3c4d`` or the whole key.
+
+    Raises ``ValueError`` (with what is expected) for anything else.
+    """
+    text = text.strip()
+    whole = key_prefix(text)
+    if whole is not None:
+        return whole
+    bare = text.removeprefix(f"{KEY_SCHEME}_").rstrip("_")
+    if len(bare) == 2 * PREFIX_BYTES and all(c in "0123456789abcdef" for c in bare):
+        return bare
+    raise ValueError(
+        f"not a key prefix: {text[:24]!r} (expected {2 * PREFIX_BYTES} hex characters, "
+        f"optionally after '{KEY_SCHEME}_')"
+    )
+
+
 def _ensure_tenant(session: Session, tenant_id: str) -> None:
     if session.get(Tenant, tenant_id) is None:
         session.add(Tenant(tenant_id=tenant_id, name=tenant_id))
@@ -109,7 +126,10 @@ def _ensure_tenant(session: Session, tenant_id: str) -> None:
 def add_key(
     session: Session, *, tenant_id: str, name: str, rate_limit_per_min: int | None = None
 ) -> tuple[str, KeyInfo]:
-    """Create a key in ``session``'s transaction; returns the plaintext (once) and its info."""
+    """Create a key in ``session``'s transaction; returns the plaintext (once) and its info.
+
+    ``rate_limit_per_min``: None takes ``api.default_rate_limit_per_min`` of the settings.
+    """
     if rate_limit_per_min is not None and rate_limit_per_min < 0:
         raise ValueError("rate_limit_per_min must be >= 0 (0: no limit)")
     if not name or len(name) > 200:
@@ -125,7 +145,9 @@ def add_key(
         prefix=prefix,
         key_hash=hash_key(key),
         rate_limit_per_min=(
-            DEFAULT_RATE_LIMIT_PER_MIN if rate_limit_per_min is None else rate_limit_per_min
+            get_settings().api.default_rate_limit_per_min
+            if rate_limit_per_min is None
+            else rate_limit_per_min
         ),
         created_at=utcnow(),
     )

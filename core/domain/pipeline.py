@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.settings import read_yaml
+from core.config import ConfigError, ConfigModel, config_path, load_config
 
 
 class UnknownStageError(ValueError):
@@ -79,24 +79,52 @@ class Pipeline:
         return next((s for s in self.stages if s.name.lower() == key), None)
 
     @classmethod
-    def from_dict(cls, name: str, data: Mapping[str, Any]) -> Pipeline:
-        avg = float(data.get("average_deal_value", 0.0))
+    def from_spec(cls, name: str, spec: PipelineSpec) -> Pipeline:
+        avg = spec.average_deal_value
         stages = tuple(
             Stage(
                 name=stage_name,
-                probability=float(s["probability"]),
-                days_to_close=float(s.get("days_to_close", 0.0)),
-                synthetic_value=float(s.get("synthetic_value", float(s["probability"]) * avg)),
+                probability=st.probability,
+                days_to_close=st.days_to_close,
+                synthetic_value=st.probability * avg
+                if st.synthetic_value is None
+                else st.synthetic_value,
             )
-            for stage_name, s in (data.get("stages") or {}).items()
+            for stage_name, st in spec.stages.items()
         )
         return cls(
             name=name,
             stages=stages,
             average_deal_value=avg,
-            sales_cycle_days=float(data.get("sales_cycle_days", 0.0)),
-            description=str(data.get("description", "")),
+            sales_cycle_days=spec.sales_cycle_days,
+            description=spec.description or "",
         )
+
+
+class StageSpec(ConfigModel):
+    probability: float
+    days_to_close: float
+    synthetic_value: float | None = None  # None: probability * average_deal_value
+
+
+class PipelineSpec(ConfigModel):
+    description: str | None = None
+    average_deal_value: float
+    sales_cycle_days: float
+    stages: dict[str, StageSpec]
+
+
+class TenantPipelines(ConfigModel):
+    default: str | None = None  # None: the shared default
+    pipelines: dict[str, PipelineSpec]
+
+
+class PipelinesFile(ConfigModel):
+    """The shape of ``configs/pipelines.yaml``."""
+
+    default: str
+    pipelines: dict[str, PipelineSpec]
+    tenants: dict[str, TenantPipelines]
 
 
 @dataclass(frozen=True)
@@ -130,23 +158,30 @@ class PipelineCatalog:
         return found
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PipelineCatalog:
-        shared = {n: Pipeline.from_dict(n, p) for n, p in (data.get("pipelines") or {}).items()}
-        tenants = data.get("tenants") or {}
+    def from_file(cls, f: PipelinesFile) -> PipelineCatalog:
         return cls(
-            default=str(data.get("default", "hubspot_default")),
-            pipelines=shared,
+            default=f.default,
+            pipelines={n: Pipeline.from_spec(n, p) for n, p in f.pipelines.items()},
             tenant_pipelines={
-                t: {n: Pipeline.from_dict(n, p) for n, p in (cfg.get("pipelines") or {}).items()}
-                for t, cfg in tenants.items()
+                t: {n: Pipeline.from_spec(n, p) for n, p in cfg.pipelines.items()}
+                for t, cfg in f.tenants.items()
             },
-            tenant_defaults={t: cfg["default"] for t, cfg in tenants.items() if cfg.get("default")},
+            tenant_defaults={t: cfg.default for t, cfg in f.tenants.items() if cfg.default},
         )
 
     @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PipelineCatalog:
+        return cls.from_file(PipelinesFile.model_validate(data))
+
+    @classmethod
     def load(cls, path: Path | None = None) -> PipelineCatalog:
-        """Read ``config_dir()/pipelines.yaml``."""
-        return cls.from_dict(read_yaml("pipelines.yaml", path, required=True))
+        """``configs/pipelines.yaml`` through the config loader."""
+        try:
+            return cls.from_file(load_config("pipelines.yaml", PipelinesFile, path=path))
+        except ValueError as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"{path or config_path('pipelines.yaml')}: {exc}") from None
 
 
 @dataclass(frozen=True)

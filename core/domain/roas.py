@@ -11,13 +11,13 @@ CTR-implied ROAS comes from a conversion model. All numbers live in ``configs/ro
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
-from core.settings import read_yaml
+from core.config import ConfigError, ConfigModel, config_path, load_config
 
 Confidence = Literal["low", "medium", "high"]
 BlendMode = Literal["bands", "smooth"]
@@ -41,10 +41,10 @@ class FunnelModel:
     ``roas = ctr * conversion_rate * average_order_value * 1000 / cpm``, capped at ``max_roas``.
     """
 
-    conversion_rate: float = 0.03
-    average_order_value: float = 60.0
-    cpm: float = 12.0
-    max_roas: float = 20.0
+    conversion_rate: float
+    average_order_value: float
+    cpm: float
+    max_roas: float
 
     def __post_init__(self) -> None:
         _require(0 <= self.conversion_rate <= 1, "conversion_rate must be in [0, 1]")
@@ -69,17 +69,12 @@ class Band:
 class RoasConfig:
     """All of ``configs/roas.yaml``; validates itself."""
 
-    mode: BlendMode = "bands"
-    bands: tuple[Band, ...] = (
-        Band(6, 1.0),
-        Band(24, 0.7),
-        Band(72, 0.3),
-        Band(None, 0.0),
-    )
-    smooth_knots: tuple[tuple[float, float], ...] = ((0, 1.0), (6, 1.0), (24, 0.6), (72, 0.0))
-    conversion_model: FunnelModel = field(default_factory=FunnelModel)
-    high_after_hours: float = 72.0
-    low_below_hours: float = 6.0
+    mode: BlendMode
+    bands: tuple[Band, ...]
+    smooth_knots: tuple[tuple[float, float], ...]
+    conversion_model: FunnelModel
+    high_after_hours: float
+    low_below_hours: float
 
     def __post_init__(self) -> None:
         _require(
@@ -110,30 +105,56 @@ class RoasConfig:
         )
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RoasConfig:
-        blend = data.get("blend", {})
-        conf = data.get("confidence", {})
-        kw: dict[str, Any] = {}
-        if "mode" in blend:
-            kw["mode"] = blend["mode"]
-        if "bands" in blend:
-            kw["bands"] = tuple(
-                Band(b.get("up_to_hours"), float(b["ctr_weight"])) for b in blend["bands"]
-            )
-        if "smooth_knots" in blend:
-            kw["smooth_knots"] = tuple((float(h), float(w)) for h, w in blend["smooth_knots"])
-        if "conversion_model" in data:
-            kw["conversion_model"] = FunnelModel(**data["conversion_model"])
-        if "high_after_hours" in conf:
-            kw["high_after_hours"] = float(conf["high_after_hours"])
-        if "low_below_hours" in conf:
-            kw["low_below_hours"] = float(conf["low_below_hours"])
-        return cls(**kw)
+    def from_file(cls, f: RoasFile) -> RoasConfig:
+        return cls(
+            mode=f.blend.mode,
+            bands=tuple(Band(b.up_to_hours, b.ctr_weight) for b in f.blend.bands),
+            smooth_knots=tuple((h, w) for h, w in f.blend.smooth_knots),
+            conversion_model=FunnelModel(**f.conversion_model.model_dump()),
+            high_after_hours=f.confidence.high_after_hours,
+            low_below_hours=f.confidence.low_below_hours,
+        )
 
     @classmethod
     def load(cls, path: Path | None = None) -> RoasConfig:
-        """Read ``config_dir()/roas.yaml`` (defaults when absent)."""
-        return cls.from_dict(read_yaml("roas.yaml", path))
+        """``configs/roas.yaml`` through the config loader."""
+        try:
+            return cls.from_file(load_config("roas.yaml", RoasFile, path=path))
+        except ValueError as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"{path or config_path('roas.yaml')}: {exc}") from None
+
+
+class _BandIn(ConfigModel):
+    up_to_hours: float | None
+    ctr_weight: float
+
+
+class _BlendIn(ConfigModel):
+    mode: BlendMode
+    bands: list[_BandIn]
+    smooth_knots: list[tuple[float, float]]
+
+
+class _FunnelIn(ConfigModel):
+    conversion_rate: float
+    average_order_value: float
+    cpm: float
+    max_roas: float
+
+
+class _ConfidenceIn(ConfigModel):
+    high_after_hours: float
+    low_below_hours: float
+
+
+class RoasFile(ConfigModel):
+    """The shape of ``configs/roas.yaml`` (checked by :class:`RoasConfig` on top)."""
+
+    blend: _BlendIn
+    conversion_model: _FunnelIn
+    confidence: _ConfidenceIn
 
 
 @dataclass(frozen=True)

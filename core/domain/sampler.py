@@ -10,9 +10,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import Field, model_validator
 
+from core.config import ConfigModel, load_config
 from core.domain.thompson import (
     METRICS,
     Evidence,
@@ -25,7 +28,6 @@ from core.domain.thompson import (
     split_budget,
     trials_successes,
 )
-from core.settings import read_yaml
 
 
 class ExperimentNotFound(LookupError):
@@ -256,67 +258,37 @@ class SamplerState:
         )
 
 
-@dataclass(frozen=True)
-class SamplerDefaults:
+class SamplerDefaults(ConfigModel):
     """Defaults of a new experiment and of an allocation request."""
 
-    metric: str = "ctr"
-    prior_alpha: float = 1.0
-    prior_beta: float = 1.0
-    half_life_h: float | None = None
-    min_share: float = 0.0
-    max_share: float = 1.0
+    metric: Literal["ctr", "cvr", "conversion"]
+    prior_alpha: float = Field(gt=0)
+    prior_beta: float = Field(gt=0)
+    half_life_h: float | None = Field(gt=0)
+    min_share: float = Field(ge=0, le=1)
+    max_share: float = Field(ge=0, le=1)
 
-    def __post_init__(self) -> None:
-        if self.metric not in METRICS:
-            raise ValueError(f"metric must be one of {', '.join(METRICS)}")
-        if not (self.prior_alpha > 0 and self.prior_beta > 0):
-            raise ValueError("prior_alpha and prior_beta must be > 0")
-        if self.half_life_h is not None and not self.half_life_h > 0:
-            raise ValueError("half_life_h must be > 0 or null")
-        if not 0 <= self.min_share <= self.max_share <= 1:
-            raise ValueError("need 0 <= min_share <= max_share <= 1")
+    @model_validator(mode="after")
+    def _shares_ordered(self) -> SamplerDefaults:
+        if self.min_share > self.max_share:
+            raise ValueError("need min_share <= max_share")
+        return self
 
 
-@dataclass(frozen=True)
-class SamplerLimits:
-    max_arms: int = 5000
-    max_select_batch: int = 10000
-    allocation_draws: int = 10000
-    history_events: int = 50
-
-    def __post_init__(self) -> None:
-        for name in ("max_arms", "max_select_batch", "allocation_draws", "history_events"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
+class SamplerLimits(ConfigModel):
+    max_arms: int = Field(ge=1)
+    max_select_batch: int = Field(ge=1)
+    allocation_draws: int = Field(ge=1)
+    history_events: int = Field(ge=1)
 
 
-@dataclass(frozen=True)
-class ActorOptions:
-    name: str = "thompson_sampler"
-    num_cpus: float = 0.0
-    max_restarts: int = -1
-    max_task_retries: int = 3
-    seed: int | None = None
+class SamplerConfig(ConfigModel):
+    """All of ``configs/sampler.yaml`` (the actor's options are in ``configs/actors.yaml``)."""
 
-
-@dataclass(frozen=True)
-class SamplerConfig:
-    """All of ``configs/sampler.yaml``."""
-
-    defaults: SamplerDefaults = field(default_factory=SamplerDefaults)
-    limits: SamplerLimits = field(default_factory=SamplerLimits)
-    actor: ActorOptions = field(default_factory=ActorOptions)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> SamplerConfig:
-        return cls(
-            defaults=SamplerDefaults(**(data.get("defaults") or {})),
-            limits=SamplerLimits(**(data.get("limits") or {})),
-            actor=ActorOptions(**(data.get("actor") or {})),
-        )
+    defaults: SamplerDefaults
+    limits: SamplerLimits
+    seed: int | None
 
     @classmethod
     def load(cls, path: Path | None = None) -> SamplerConfig:
-        """Read ``config_dir()/sampler.yaml`` (defaults when absent)."""
-        return cls.from_dict(read_yaml("sampler.yaml", path))
+        return load_config("sampler.yaml", cls, path=path)

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 WinnerReason = Literal["ctr", "roas", "both"]
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    """Winner thresholds; the defaults are SPEC §3.1's (the live values come from configs/)."""
+class Thresholds(BaseModel):
+    """Winner thresholds (``winner:`` in ``configs/settings.yaml``; SPEC §3.1's values)."""
 
-    min_hours_live: float = 24.0
-    min_impressions: int = 1000
-    min_ctr: float = 0.03
-    min_roas: float = 3.0
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_hours_live: float = Field(ge=0)
+    min_impressions: int = Field(ge=0)
+    min_ctr: float = Field(ge=0, le=1)
+    min_roas: float = Field(ge=0)
 
 
 def derive_ctr(impressions: int, clicks: int) -> float:

@@ -5,88 +5,87 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from core.settings import read_yaml
+from core.config import ConfigModel, load_config
 
 
-class Limits(BaseModel):
+class Limits(ConfigModel):
     """Bounds on inputs and requests."""
 
-    max_file_bytes: int = Field(500 * 1024 * 1024, ge=1)
-    max_duration_s: float = Field(600.0, gt=0)
-    max_width: int = Field(4096, ge=16)
-    max_height: int = Field(4096, ge=16)
-    max_batch_operations: int = Field(50, ge=1)
-    read_chunk_frames: int = Field(16, ge=1, le=256)
+    max_file_bytes: int = Field(ge=1)
+    max_duration_s: float = Field(gt=0)
+    max_width: int = Field(ge=16)
+    max_height: int = Field(ge=16)
+    max_batch_operations: int = Field(ge=1)
+    read_chunk_frames: int = Field(ge=1, le=256)
 
 
-class Encoding(BaseModel):
+class Encoding(ConfigModel):
     """Defaults of the PyAV writer."""
 
-    video_codec: str = "libx264"
-    fallback_codec: str = "mpeg4"
-    crf: int = Field(23, ge=0, le=51)
-    preset: str = "veryfast"
-    pixel_format: str = "yuv420p"
-    audio_codec: str = "aac"
-    audio_bitrate: int = Field(128_000, ge=8_000)
-    container: str = "mp4"
-    threads: int = Field(0, ge=0, le=64)  # encoder threads; 0 = FFmpeg's choice
-    decode_threads: int = Field(1, ge=0, le=64)  # decord threads; 0 = its choice
+    video_codec: str
+    fallback_codec: str
+    crf: int = Field(ge=0, le=51)
+    preset: str
+    pixel_format: str
+    audio_codec: str
+    audio_bitrate: int = Field(ge=8_000)
+    container: str
+    threads: int = Field(ge=0, le=64)  # encoder threads; 0 = FFmpeg's choice
+    decode_threads: int = Field(ge=0, le=64)  # decord threads; 0 = its choice
 
 
-class TaskResources(BaseModel):
+class TaskResources(ConfigModel):
     """Ray resources of one operation task."""
 
-    num_cpus: float = Field(1.0, ge=0)
-    num_gpus: float = Field(0.0, ge=0)
+    num_cpus: float = Field(ge=0)
+    num_gpus: float = Field(ge=0)
 
 
-class Resources(BaseModel):
-    cpu: TaskResources = TaskResources()
-    gpu: TaskResources = TaskResources(num_cpus=1, num_gpus=0.25)
-    max_retries: int = Field(1, ge=0)
+class Resources(ConfigModel):
+    cpu: TaskResources
+    gpu: TaskResources
+    max_retries: int = Field(ge=0)
 
 
-class BatchConfig(BaseModel):
-    async_threshold: int = Field(4, ge=1)
-    job_actor_name: str = "pro_video_jobs"
+class BatchConfig(ConfigModel):
+    async_threshold: int = Field(ge=1)
 
 
-class SceneDefaults(BaseModel):
-    threshold: float = Field(0.35, gt=0, le=1)
-    min_scene_s: float = Field(0.4, ge=0)
-    analysis_width: int = Field(160, ge=16)
+class SceneDefaults(ConfigModel):
+    threshold: float = Field(gt=0, le=1)
+    min_scene_s: float = Field(ge=0)
+    analysis_width: int = Field(ge=16)
 
 
-class HookDefaults(BaseModel):
-    seconds: float = Field(3.0, gt=0)
+class HookDefaults(ConfigModel):
+    seconds: float = Field(gt=0)
 
 
-class ThumbnailDefaults(BaseModel):
-    sample_every_s: float = Field(0.25, gt=0)
-    count: int = Field(3, ge=1)
+class ThumbnailDefaults(ConfigModel):
+    sample_every_s: float = Field(gt=0)
+    count: int = Field(ge=1)
 
 
-class VideoConfig(BaseModel):
+class VideoConfig(ConfigModel):
     """All of ``configs/video.yaml``."""
 
-    limits: Limits = Limits()
-    encoding: Encoding = Encoding()
-    resources: Resources = Resources()
-    gpu_capable: list[str] = []
-    batch: BatchConfig = BatchConfig()
-    platform_presets: dict[str, tuple[int, int]] = {}
-    color_presets: dict[str, dict] = {}
-    scene_detect: SceneDefaults = SceneDefaults()
-    hook: HookDefaults = HookDefaults()
-    thumbnail: ThumbnailDefaults = ThumbnailDefaults()
+    limits: Limits
+    encoding: Encoding
+    resources: Resources
+    gpu_capable: list[str]
+    batch: BatchConfig
+    platform_presets: dict[str, tuple[int, int]]
+    color_presets: dict[str, dict]
+    scene_detect: SceneDefaults
+    hook: HookDefaults
+    thumbnail: ThumbnailDefaults
 
     @classmethod
     def load(cls, path: Path | None = None) -> VideoConfig:
-        """Read the YAML (``config_dir()/video.yaml``); defaults when it is absent."""
-        return cls.model_validate(read_yaml("video.yaml", path))
+        """``configs/video.yaml`` through the config loader."""
+        return load_config("video.yaml", cls, path=path)
 
 
 @lru_cache(maxsize=1)

@@ -1,4 +1,5 @@
-"""The gateway as a Ray Serve ingress deployment (the FastAPI app is built on the replica)."""
+"""The gateway as a Ray Serve ingress deployment, and the typed app builder that
+``configs/serve.yaml`` names (``serve deploy`` and ``adcluster up`` both use it)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import contextlib
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict
 from ray import serve
 
-from actors import registry
-from actors.sampler import get_or_create_sampler
+from actors import catalogue
 from core.db.engine import Database
+from core.db.migrate import prepare
 from core.logs import configure_logging
 from core.settings import Settings
 from serve_apps.gateway.app import build_app
@@ -18,40 +20,57 @@ from serve_apps.gateway.services import ActorRef, Services
 
 
 def make_services(settings: Settings) -> Services:
-    """Settings, a database, and lazy handles to the named actors."""
+    """Settings, a database, and a lazy handle to every catalogue actor."""
     actors = {
-        "winner_memory": ActorRef(lambda: registry.winner_memory(settings)),
-        "job_consumer": ActorRef(lambda: registry.job_consumer(settings)),
-        "sampler": ActorRef(lambda: get_or_create_sampler(settings)),
+        role: ActorRef(lambda role=role: catalogue.get(role, settings))
+        for role in catalogue.roles()
     }
     return Services(settings=settings, db=Database(settings.db_url), actors=actors)
 
 
-@serve.deployment(name="Gateway", ray_actor_options={"num_cpus": 0})
+@serve.deployment(name="Gateway")
 @serve.ingress()
 class Gateway:
     """Thin shell: everything it serves lives in ``serve_apps.gateway.app`` and ``core``."""
 
-    def __init__(self, settings: dict[str, Any], replicas: int = 1) -> None:
+    def __init__(self, settings: dict[str, Any] | None = None) -> None:
         configure_logging("WARNING")
-        self.services = make_services(Settings.from_overrides(settings))
-        # Rate limits are per replica: each enforces its share of a key's limit.
-        self.services.extras["replicas"] = replicas
+        resolved = Settings.from_overrides(settings) if settings else Settings.load()
+        self.services = make_services(resolved)
         with contextlib.suppress(Exception):  # built outside a replica (tests)
-            self.services.extras["replica"] = serve.get_replica_context().replica_id.unique_id
+            context = serve.get_replica_context()
+            self.services.extras["replica"] = context.replica_id.unique_id
+            # Rate limits are per replica: each enforces its share of a key's limit.
+            self.services.extras["replicas"] = context.world_size
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return build_app(self.services)
 
 
-def build_application(
-    settings: Settings, options: dict[str, Any] | None = None
-) -> serve.Application:
-    """The gateway application, ready for ``serve.run``.
+class GatewayArgs(BaseModel):
+    """``args`` of the application in ``configs/serve.yaml``.
 
-    ``options``: ``Deployment.options`` (replicas, concurrency, logging), as
-    ``cluster.serve_mode.deployment_options()`` reads them from ``configs/serve.yaml``.
+    ``settings``: a full settings dump (``Settings.to_overrides()``), as ``adcluster up``
+    passes it after migrating the database and starting the catalogue's actors. Absent
+    (``serve deploy configs/serve.yaml``), the builder reads ``configs/settings.yaml`` and the
+    environment of the cluster, migrates the database and starts the actors itself.
     """
-    options = options or {}
-    replicas = options.get("num_replicas", 1)
-    return Gateway.options(**options).bind(settings.to_overrides(), replicas=replicas)
+
+    model_config = ConfigDict(extra="forbid")
+
+    settings: dict[str, Any] | None = None
+
+
+def app_builder(args: dict[str, Any] | GatewayArgs) -> serve.Application:
+    """The gateway application (replicas and options come from the Serve config)."""
+    parsed = args if isinstance(args, GatewayArgs) else GatewayArgs.model_validate(args)
+    if parsed.settings is None:
+        settings = Settings.load()
+        db = Database(settings.db_url)
+        try:
+            prepare(db, settings)
+        finally:
+            db.dispose()
+        catalogue.start_all(settings)
+        return Gateway.bind(settings.to_overrides())
+    return Gateway.bind(parsed.settings)

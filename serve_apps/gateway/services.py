@@ -65,4 +65,4 @@ class Services:
 
     @property
     def sampler(self) -> ActorRef:
-        return self.actors["sampler"]
+        return self.actors["thompson_sampler"]

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import ray
 
-from actors import registry
+from actors import catalogue
 from core.db import ads as ads_db
 from core.db import jobs
 from core.db.engine import Database
@@ -45,11 +45,11 @@ def winner_feedback(db: Database, ad_id: str, hook: str = "Big sale today") -> N
 def actors(make_settings, db_kind: str, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     poll = getattr(request, "param", 0.2)
     settings: Settings = make_settings(db_kind, jobs={"poll_interval_s": poll, "lease_s": 3})
-    memory = registry.winner_memory(settings)
-    consumer = registry.job_consumer(settings)
+    memory = catalogue.get("winner_memory", settings)
+    consumer = catalogue.get("job_consumer", settings)
     yield settings, memory, consumer
     for name in ("job_consumer", "winner_memory"):
-        registry.kill(name, settings)
+        catalogue.kill(name, settings)
 
 
 def test_consumer_indexes_queued_winners(actors, db_kind: str) -> None:  # type: ignore[no-untyped-def]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,7 +10,7 @@ import pytest
 import ray
 from sqlalchemy import select
 
-from actors.sampler import get_or_create_sampler
+from actors import catalogue
 from core.db import experiments as repo
 from core.db.engine import Database
 from core.db.models import Ad, ExperimentArm, PerformanceMetric
@@ -35,9 +34,7 @@ def sampler_settings(settings: Settings, ray_session: None) -> Iterator[Settings
         s.add(Ad(ad_id="other", tenant_id="t2", launched_at=T0))
     db.dispose()
     yield settings
-    with contextlib.suppress(ValueError):
-        actor = ray.get_actor(CONFIG.actor.name, namespace=settings.ray.namespace)
-        ray.kill(actor, no_restart=True)
+    catalogue.kill("thompson_sampler", settings)
 
 
 def commit_metrics(db: Database, ad_id: str, hours: float, imps: int, clicks: int) -> str:
@@ -74,7 +71,7 @@ def expected_evidence(db: Database, exp_id: str) -> dict[str, dict]:
 def test_decisions_through_the_actor(sampler_settings: Settings) -> None:
     settings = sampler_settings
     db = Database(settings.db_url)
-    sampler = get_or_create_sampler(settings, CONFIG)
+    sampler = catalogue.get("thompson_sampler", settings, config=CONFIG)
     exp = ray.get(sampler.create_experiment.remote(tenant_id="t1", ad_ids=ADS[:3]))
     for ad, clicks in zip(ADS[:3], (10, 80, 20), strict=True):
         at = commit_metrics(db, ad, 1, 2000, clicks)
@@ -127,7 +124,7 @@ def test_decisions_through_the_actor(sampler_settings: Settings) -> None:
 def test_posteriors_survive_kills_mid_stream(sampler_settings: Settings) -> None:
     settings = sampler_settings
     db = Database(settings.db_url)
-    sampler = get_or_create_sampler(settings, CONFIG)
+    sampler = catalogue.get("thompson_sampler", settings, config=CONFIG)
     plain = ray.get(sampler.create_experiment.remote(tenant_id="t1", ad_ids=ADS))
     decayed = ray.get(
         sampler.create_experiment.remote(tenant_id="t1", ad_ids=ADS[:3], half_life_h=6.0)
@@ -172,7 +169,7 @@ def test_posteriors_survive_kills_mid_stream(sampler_settings: Settings) -> None
 
     # killed for good: the next getter call recreates it, refolded from the database
     ray.kill(sampler, no_restart=True)
-    again = get_or_create_sampler(settings, CONFIG)
+    again = catalogue.get("thompson_sampler", settings, config=CONFIG)
     for exp in (plain, decayed):
         assert ray.get(again.posteriors.remote("t1", exp))["evidence"] == expected_evidence(db, exp)
     assert ray.get(again.rebuild.remote()) == 2

@@ -37,4 +37,11 @@ def test_db_upgrade_bad_url_fails_with_message(tmp_path: Path) -> None:
 def test_invalid_setting_is_reported(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("ADCLUSTER_WINNER__MIN_CTR", "lots")
     result = runner.invoke(app, ["db", "upgrade"])
-    assert result.exit_code == 1 and "invalid settings" in result.output
+    assert result.exit_code == 2 and "invalid settings" in result.output
+    assert "winner.min_ctr" in result.output
+
+
+def test_misspelt_setting_names_the_variable(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("ADCLUSTER_WINER__MIN_CTR", "0.1")
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 2 and "ADCLUSTER_WINER__MIN_CTR" in result.output

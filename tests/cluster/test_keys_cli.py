@@ -57,6 +57,14 @@ def test_revoke_by_prefix_then_hidden_from_active(url: str) -> None:
     assert run("revoke", prefix, "--database-url", url)[0] == 0  # idempotent
     _, out, _ = run("list", "--active", "--database-url", url)
     assert prefix not in out
+
+
+@pytest.mark.parametrize("form", ["adc_{p}", "adc_{p}_", "{p}", "  adc_{p} "])
+def test_revoke_accepts_the_prefix_as_the_key_shows_it(url: str, form: str) -> None:
+    _, key, _ = run("create", "--name", "k", "--database-url", url)
+    prefix = keys.key_prefix(key.strip())
+    code, out, err = run("revoke", form.format(p=prefix), "--database-url", url)
+    assert code == 0 and "revoked" in out, err
     _, out, _ = run("list", "--database-url", url)
     assert prefix in out and "revoked" in out
 
@@ -65,6 +73,8 @@ def test_revoke_by_prefix_then_hidden_from_active(url: str) -> None:
     ("args", "code", "message"),
     [
         (("revoke", "deadbeef"), 1, "no key with prefix"),
+        (("revoke", "adc_deadbeef"), 1, "no key with prefix 'deadbeef'"),
+        (("revoke", "adc_xyz"), 2, "not a key prefix"),
         (("create", "--name", "x", "--rate-limit", "-1"), 2, ""),
         (("create",), 2, ""),
     ],

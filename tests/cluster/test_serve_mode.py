@@ -7,6 +7,12 @@ from pathlib import Path
 import pytest
 
 from cluster import serve_mode
+from core.config import ConfigError
+from core.settings import Settings
+
+
+def http(**changes: object):  # type: ignore[no-untyped-def]
+    return Settings.load(http=changes).http
 
 
 @pytest.fixture(autouse=True)
@@ -14,13 +20,13 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
     for name in list(os.environ):
-        if name.startswith("RAY_SERVE_") or name in ("RAY_worker_niceness", serve_mode.PROXY_ENV):
+        if name.startswith("RAY_SERVE_") or name in ("RAY_worker_niceness", "ADCLUSTER_HTTP__PROXY"):  # noqa: E501
             monkeypatch.delenv(name)
     serve_mode.haproxy_binary.cache_clear()
 
 
 def test_repo_config_defaults_to_haproxy_with_free_side_ports() -> None:
-    config = serve_mode.load_serve_config()
+    config = http()
     assert config.proxy == "haproxy" and config.haproxy.nbthread == 1
     env = serve_mode.ray_env(config)
     assert env["RAY_SERVE_ENABLE_HA_PROXY"] == "1"
@@ -31,30 +37,54 @@ def test_repo_config_defaults_to_haproxy_with_free_side_ports() -> None:
 
 
 def test_env_switches_to_the_default_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(serve_mode.PROXY_ENV, "default")
-    env = serve_mode.ray_env()
+    monkeypatch.setenv("ADCLUSTER_HTTP__PROXY", "default")
+    env = serve_mode.ray_env(Settings.load().http)
     assert env["RAY_SERVE_ENABLE_HA_PROXY"] == "0"
     assert not any("HAPROXY" in k for k in env)
 
 
 def test_no_haproxy_binary_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(serve_mode, "haproxy_binary", lambda: None)
-    assert serve_mode.effective_proxy(serve_mode.ServeConfig()) == "default"
+    assert serve_mode.effective_proxy(http()) == "default"
 
 
 def test_explicit_ray_serve_variables_win(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAY_SERVE_HAPROXY_NBTHREAD", "3")
-    assert "RAY_SERVE_HAPROXY_NBTHREAD" not in serve_mode.ray_env()
+    assert "RAY_SERVE_HAPROXY_NBTHREAD" not in serve_mode.ray_env(http())
 
 
-def test_deployment_options_and_bad_config(tmp_path: Path) -> None:
-    options = serve_mode.deployment_options(serve_mode.ServeConfig())
-    assert options["logging_config"] == {"enable_access_log": False, "log_level": "WARNING"}
-    assert options["max_ongoing_requests"] >= 32
+def test_serve_config_is_rays_own_format(tmp_path: Path) -> None:
+    from ray.serve.schema import ServeDeploySchema
+
+    config = serve_mode.load_serve_config(port=8123)
+    assert isinstance(config, ServeDeploySchema) and config.http_options.port == 8123
+    (app,) = config.applications
+    assert app.import_path == "serve_apps.gateway.deployment:app_builder"
+    (gateway,) = app.deployments
+    assert gateway.name == "Gateway" and gateway.num_replicas >= 1
+    assert gateway.logging_config.enable_access_log is False
+    settings = Settings.load(data_dir=str(tmp_path))
+    with_settings = serve_mode.load_serve_config(settings=settings)
+    assert with_settings.applications[0].args["settings"]["data_dir"] == str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("applications: []\nproxy: nginx\n", "unknown key.*'proxy'"),
+        (
+            "applications:\n  - import_path: a.b:c\n    deployments:\n"
+            "      - name: G\n        num_replica: 2\n",
+            r"applications\[0\]\.deployments\[0\]\.num_replica",
+        ),
+        ("applications:\n  - import_path: nodots\n", "import_path"),
+    ],
+)
+def test_bad_serve_config_names_file_and_key(tmp_path: Path, text: str, match: str) -> None:
     bad = tmp_path / "serve.yaml"
-    bad.write_text("proxy: nginx\n")
-    with pytest.raises(ValueError, match="proxy"):
-        serve_mode.load_serve_config(bad)
+    bad.write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        serve_mode.load_serve_config(path=bad)
 
 
 def test_disconnect_watch_is_switched_off_through_serve_callback() -> None:
@@ -64,7 +94,7 @@ def test_disconnect_watch_is_switched_off_through_serve_callback() -> None:
     from starlette.routing import Route
     from starlette.testclient import TestClient
 
-    env = serve_mode.ray_env()
+    env = serve_mode.ray_env(http())
     module, _, name = env["RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"].partition(":")
     (middleware,) = validate_http_proxy_callback_return(getattr(serve_mode, name)())
     assert module == serve_mode.__name__

@@ -44,7 +44,7 @@ CHECKS = [
 
 def _static_schema():  # type: ignore[no-untyped-def]
     """The gateway's OpenAPI document, built in-process (what the replicas serve)."""
-    settings = Settings(data_dir=tempfile.mkdtemp(prefix="adc-openapi-"))
+    settings = Settings.load(data_dir=tempfile.mkdtemp(prefix="adc-openapi-"))
     app = build_app(Services(settings=settings, db=Database(settings.db_url)))
     return schemathesis.openapi.from_dict(app.openapi()).exclude(path_regex=EXCLUDED_PATHS)
 

@@ -8,7 +8,6 @@ import logging
 from fastapi import APIRouter
 
 from core.db.feedback import FeedbackResult, FeedbackRow, ForeignAdError, record_feedback
-from core.domain.winner import Thresholds
 from serve_apps.gateway.deps import ServicesDep, TenantDep
 from serve_apps.gateway.errors import ApiError
 from serve_apps.gateway.schemas import (
@@ -25,7 +24,7 @@ log = logging.getLogger("adcluster.gateway.feedback")
 
 def _store(services: Services, items: list[FeedbackIn], tenant: str) -> list[FeedbackResult]:
     rows = [FeedbackRow(**item.model_dump()) for item in items]
-    rule = Thresholds(**services.settings.winner.model_dump())
+    rule = services.settings.winner
     try:
         with services.db.session() as s:
             return record_feedback(s, rows, tenant_id=tenant, rule=rule)
@@ -38,7 +37,7 @@ def _notify(services: Services, results: list[FeedbackResult], tenant: str) -> N
 
     Fire and forget: both rebuild from the database, so a lost message loses nothing.
     """
-    sampler = services.actors.get("sampler")
+    sampler = services.actors.get("thompson_sampler")
     if sampler is not None:
         sampler.tell(
             "record_feedback_many",

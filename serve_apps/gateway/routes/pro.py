@@ -16,6 +16,7 @@ from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from core.db.pro_jobs import JobStore
 from core.settings import Settings
 from core.video import (
     ConfigError,
@@ -32,7 +33,6 @@ from serve_apps.gateway.deps import ServicesDep, TenantDep
 from serve_apps.gateway.errors import ApiError
 from serve_apps.gateway.services import ActorRef, Services
 from serve_apps.video.batch import BatchResult, OperationSpec, run_batch
-from serve_apps.video.jobs import JobStore, job_runner
 from serve_apps.video.tasks import RunContext, crashed, submit
 
 router = APIRouter(prefix="/api/pro", tags=["pro"])
@@ -115,11 +115,7 @@ def _context(services: Services, tenant: str, run_id: str) -> RunContext:
 
 
 def _jobs_actor(services: Services) -> ActorRef:
-    ref = services.extras.get("pro_jobs")
-    if ref is None:
-        name = get_video_config().batch.job_actor_name
-        ref = services.extras["pro_jobs"] = ActorRef(lambda: job_runner(services.settings, name))
-    return ref
+    return services.actor("pro_video_jobs")
 
 
 @router.get("/operations", response_model=OperationsOut)

@@ -11,9 +11,11 @@ from sqlalchemy import select, update
 from core.db import jobs
 from core.db.engine import Database
 from core.db.models import PendingJob, utcnow
-from core.settings import JobSettings, Settings
+from core.settings import Settings
 
-CFG = JobSettings(max_attempts=3, backoff_base_s=10, backoff_max_s=100, lease_s=30)
+CFG = Settings.load().jobs.model_copy(
+    update={"max_attempts": 3, "backoff_base_s": 10, "backoff_max_s": 100, "lease_s": 30}
+)
 
 
 def enqueue_many(db: Database, n: int, job_type: str = "t") -> list[int]:

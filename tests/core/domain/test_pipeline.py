@@ -80,9 +80,10 @@ def test_tenant_templates_are_visible_to_that_tenant_only(tmp_path: Path) -> Non
     path = tmp_path / "pipelines.yaml"
     path.write_text(
         "default: base\n"
-        "pipelines:\n  base: {stages: {won: {probability: 1.0}}}\n"
+        "pipelines:\n  base: {average_deal_value: 0, sales_cycle_days: 0,\n"
+        "         stages: {won: {probability: 1.0, days_to_close: 0}}}\n"
         "tenants:\n  acme:\n    default: mine\n    pipelines:\n"
-        "      mine: {average_deal_value: 100,\n"
+        "      mine: {average_deal_value: 100, sales_cycle_days: 3,\n"
         "             stages: {call: {probability: 0.5, days_to_close: 3}}}\n"
     )
     cat = PipelineCatalog.load(path)
@@ -109,7 +110,17 @@ def test_invalid_deals(deals: list[Deal], match: str) -> None:
 def test_invalid_stage_table() -> None:
     with pytest.raises(ValueError, match="probability"):
         PipelineCatalog.from_dict(
-            {"default": "p", "pipelines": {"p": {"stages": {"s": {"probability": 2}}}}}
+            {
+                "default": "p",
+                "tenants": {},
+                "pipelines": {
+                    "p": {
+                        "average_deal_value": 1,
+                        "sales_cycle_days": 1,
+                        "stages": {"s": {"probability": 2, "days_to_close": 1}},
+                    }
+                },
+            }
         )
     with pytest.raises(ValueError, match="default pipeline"):
-        PipelineCatalog.from_dict({"default": "missing", "pipelines": {}})
+        PipelineCatalog.from_dict({"default": "missing", "pipelines": {}, "tenants": {}})

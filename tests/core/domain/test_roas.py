@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from core.domain.roas import (
     Band,
-    FunnelModel,
     RoasConfig,
     confidence,
     ctr_weight,
@@ -58,7 +58,7 @@ def test_confidence(hours: float, level: str) -> None:
 
 
 def test_smooth_mode_interpolates_between_knots() -> None:
-    cfg = RoasConfig(mode="smooth", smooth_knots=((0, 1.0), (24, 0.5), (72, 0.0)))
+    cfg = replace(CONFIG, mode="smooth", smooth_knots=((0, 1.0), (24, 0.5), (72, 0.0)))
     assert ctr_weight(12, cfg) == pytest.approx(0.75)
     assert ctr_weight(48, cfg) == pytest.approx(0.25)
     assert ctr_weight(500, cfg) == 0.0
@@ -67,14 +67,16 @@ def test_smooth_mode_interpolates_between_knots() -> None:
 
 
 def test_implied_roas_is_capped() -> None:
-    assert FunnelModel(max_roas=5.0).implied_roas(1.0) == 5.0
+    assert replace(CONFIG.conversion_model, max_roas=5.0).implied_roas(1.0) == 5.0
 
 
-def test_config_file_overrides_defaults(tmp_path: Path) -> None:
+def test_config_file_is_read(tmp_path: Path) -> None:
     path = tmp_path / "roas.yaml"
     path.write_text(
         "blend:\n  mode: smooth\n  smooth_knots: [[0, 1.0], [10, 0.0]]\n"
-        "conversion_model: {conversion_rate: 0.1, average_order_value: 10, cpm: 10}\n"
+        "  bands: [{up_to_hours: null, ctr_weight: 0.0}]\n"
+        "conversion_model: {conversion_rate: 0.1, average_order_value: 10, cpm: 10,"
+        " max_roas: 20}\n"
         "confidence: {high_after_hours: 48, low_below_hours: 2}\n"
     )
     cfg = RoasConfig.load(path)
@@ -113,4 +115,4 @@ def test_invalid_inputs(kw: dict, match: str) -> None:
 )
 def test_invalid_config(kw: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        RoasConfig(**kw)
+        replace(CONFIG, **kw)

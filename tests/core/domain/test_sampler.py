@@ -119,8 +119,13 @@ def test_invalid_spec(kw: dict, match: str) -> None:
 
 def test_config_loads(tmp_path: Path) -> None:
     cfg = SamplerConfig.load()
-    assert cfg.actor.name == "thompson_sampler" and cfg.limits.max_arms >= 1000
+    assert cfg.limits.max_arms >= 1000 and cfg.defaults.metric == "ctr"
     path = tmp_path / "sampler.yaml"
-    path.write_text("defaults: {min_share: 0.5, max_share: 0.2}\n")
+    path.write_text(
+        "defaults: {metric: ctr, prior_alpha: 1, prior_beta: 1, half_life_h: null,"
+        " min_share: 0.5, max_share: 0.2}\n"
+        "limits: {max_arms: 1, max_select_batch: 1, allocation_draws: 1, history_events: 1}\n"
+        "seed: null\n"
+    )
     with pytest.raises(ValueError, match="min_share"):
         SamplerConfig.load(path)

@@ -14,7 +14,7 @@ from core.db.engine import Database
 from core.db.models import Ad, PendingJob, PerformanceMetric, utcnow
 from core.domain.winner import Thresholds, derive_ctr, derive_roas, is_winner, winner_reason
 
-RULE = Thresholds()
+RULE = Thresholds(min_hours_live=24.0, min_impressions=1000, min_ctr=0.03, min_roas=3.0)
 
 
 @pytest.mark.parametrize(

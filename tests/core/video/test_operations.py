@@ -284,12 +284,15 @@ def test_bad_configs_fail_with_named_field(roots, op, config, message):
 def test_limits_are_enforced(roots, monkeypatch):
     from core.video.config import VideoConfig
 
-    vc = VideoConfig.load()
-    vc.limits.max_duration_s = 0.5
+    base = VideoConfig.load()
+
+    def with_limit(**limit):  # type: ignore[no-untyped-def]
+        return base.model_copy(update={"limits": base.limits.model_copy(update=limit)})
+
+    vc = with_limit(max_duration_s=0.5)
     r = run_operation("trim", "clip.mp4", {}, roots=roots, video_config=vc)
     assert r.status == "failed" and "over the limit" in r.error
-    vc = VideoConfig.load()
-    vc.limits.max_file_bytes = 100
+    vc = with_limit(max_file_bytes=100)
     r = run_operation("trim", "clip.mp4", {}, roots=roots, video_config=vc)
     assert r.status == "failed" and "bytes" in r.error
 

@@ -7,9 +7,11 @@ import time
 import pytest
 import ray
 
+from actors import catalogue
 from core.db.engine import Database
+from core.db.pro_jobs import JobStore
 from core.video.synth import square_clip
-from serve_apps.video.jobs import JobStore, job_runner
+from serve_apps.video.batch import batch_status
 
 
 @pytest.fixture()
@@ -35,7 +37,7 @@ def test_progress_and_tenant_scope(store):
     job = store.get(job_id, "t1")
     assert (job["completed"], job["successful"], job["results"][0]) == (1, 0, None)
     store.record(job_id, 0, {"status": "success", "operation": "trim"})
-    store.finish(job_id)
+    store.finish(job_id, batch_status)
     job = store.get(job_id, "t1")
     assert job["status"] == "partial" and job["successful"] == 1
 
@@ -56,7 +58,7 @@ def test_restarted_runner_resumes_only_unfinished_operations(ray_session, job_se
     }
     store.record(job_id, 0, done)
     store.set_status(job_id, "running")  # as if the runner died mid-job
-    runner = job_runner(job_settings, name="pro_jobs_resume_test")
+    runner = catalogue.get("pro_video_jobs", job_settings)
     try:
         ray.get(runner.ping.remote())
         deadline = time.monotonic() + 30

@@ -42,6 +42,13 @@ class ApiSettings(ConfigModel):
     default_rate_limit_per_min: int = Field(ge=0, description="For new keys; 0: no limit.")
 
 
+class PredictionLogSettings(ConfigModel):
+    queue_size: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    flush_interval_s: float = Field(gt=0)
+    max_retries: int = Field(ge=0)
+
+
 class RaySettings(ConfigModel):
     namespace: str = Field(min_length=1)
     head_port: int = Field(ge=1, le=65535)
@@ -81,6 +88,7 @@ class Settings(ConfigModel):
     jobs: JobSettings
     memory: MemorySettings
     api: ApiSettings
+    prediction_log: PredictionLogSettings
     http: HttpSettings
     ray: RaySettings
     media: MediaSettings

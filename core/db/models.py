@@ -249,6 +249,26 @@ class ProJob(TenantMixin, Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class PredictionLog(TenantMixin, Base):
+    """One served prediction (SPEC §2), so its accuracy can be measured later (§4, loop 5)."""
+
+    __tablename__ = "prediction_log"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # roas | ctr
+    ad_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    model_version: Mapped[str] = mapped_column(String(64))
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    output: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    served_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_prediction_log_lookup", "tenant_id", "kind", "ad_id", "served_at"),
+        Index("ix_prediction_log_served_at", "served_at"),
+    )
+
+
 __all__ = [
     "Ad",
     "ApiKey",
@@ -259,6 +279,7 @@ __all__ = [
     "ExperimentEvent",
     "PendingJob",
     "PerformanceMetric",
+    "PredictionLog",
     "ProJob",
     "Tenant",
     "Winner",

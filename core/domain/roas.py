@@ -10,6 +10,7 @@ CTR-implied ROAS comes from a conversion model. All numbers live in ``configs/ro
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +104,11 @@ class RoasConfig:
         _require(
             self.low_below_hours <= self.high_after_hours, "low_below_hours > high_after_hours"
         )
+
+    @property
+    def version(self) -> str:
+        """Names this configuration in the prediction log (``rules-<hash>``)."""
+        return "rules-" + hashlib.sha256(repr(self).encode()).hexdigest()[:12]
 
     @classmethod
     def from_file(cls, f: RoasFile) -> RoasConfig:

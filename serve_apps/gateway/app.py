@@ -83,5 +83,5 @@ def build_app(services: Services, routers: tuple[str, ...] = ROUTERS) -> FastAPI
         settings=services.settings,
         replicas=int(services.extras.get("replicas", 1)),
     )
-    install_metrics(app, services.extras.get("replica"))
+    install_metrics(app, services.extras.get("replica"), services.prediction_log)
     return app

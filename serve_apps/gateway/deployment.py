@@ -13,6 +13,7 @@ from ray import serve
 from actors import catalogue
 from core.db.engine import Database
 from core.db.migrate import prepare
+from core.db.prediction_log import PredictionLogWriter
 from core.logs import configure_logging
 from core.settings import Settings
 from serve_apps.gateway.app import build_app
@@ -20,12 +21,15 @@ from serve_apps.gateway.services import ActorRef, Services
 
 
 def make_services(settings: Settings) -> Services:
-    """Settings, a database, and a lazy handle to every catalogue actor."""
+    """Settings, a database, the prediction log's writer and a lazy handle to every
+    catalogue actor."""
+    db = Database(settings.db_url)
     actors = {
         role: ActorRef(lambda role=role: catalogue.get(role, settings))
         for role in catalogue.roles()
     }
-    return Services(settings=settings, db=Database(settings.db_url), actors=actors)
+    writer = PredictionLogWriter(db, **settings.prediction_log.model_dump())
+    return Services(settings=settings, db=db, actors=actors, prediction_log=writer)
 
 
 @serve.deployment(name="Gateway")
@@ -45,6 +49,11 @@ class Gateway:
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return build_app(self.services)
+
+    def __del__(self) -> None:
+        """On a graceful stop: write the predictions still queued."""
+        if self.services.prediction_log is not None:
+            self.services.prediction_log.close(timeout_s=3.0)
 
 
 class GatewayArgs(BaseModel):

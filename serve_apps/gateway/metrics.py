@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.db.prediction_log import PredictionLogWriter
 
 router = APIRouter(tags=["health"])
 
@@ -109,9 +113,34 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def install_metrics(app: FastAPI, replica: str | None = None) -> GatewayMetrics:
+class PredictionLogCollector:
+    """The prediction log writer's counters, read at scrape time."""
+
+    def __init__(self, writer: PredictionLogWriter) -> None:
+        self.writer = writer
+
+    def collect(self) -> Iterator[Any]:
+        w = self.writer
+        yield CounterMetricFamily(
+            "adcluster_prediction_log_dropped",
+            "Served predictions not written to prediction_log (queue full or database down).",
+            value=w.dropped,
+        )
+        yield CounterMetricFamily(
+            "adcluster_prediction_log_written", "Rows written to prediction_log.", value=w.written
+        )
+        yield GaugeMetricFamily(
+            "adcluster_prediction_log_pending", "Rows queued, not yet written.", value=w.pending
+        )
+
+
+def install_metrics(
+    app: FastAPI, replica: str | None = None, prediction_log: PredictionLogWriter | None = None
+) -> GatewayMetrics:
     """The ``/metrics`` route and the counting middleware."""
     app.state.metrics = GatewayMetrics(replica)
+    if prediction_log is not None:
+        app.state.metrics.registry.register(PredictionLogCollector(prediction_log))
     app.include_router(router)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app.state.metrics

@@ -10,6 +10,7 @@ from ray.actor import ActorHandle
 from ray.exceptions import ActorDiedError
 
 from core.db.engine import Database
+from core.db.prediction_log import PredictionLogWriter
 from core.settings import Settings
 
 
@@ -54,6 +55,7 @@ class Services:
     settings: Settings
     db: Database
     actors: dict[str, ActorRef] = field(default_factory=dict)
+    prediction_log: PredictionLogWriter | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def actor(self, name: str) -> ActorRef:

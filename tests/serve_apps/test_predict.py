@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+import uuid
+
 import httpx
 import pytest
 
 from core.domain.roas import RoasConfig
+from core.settings import Settings
 
 ROAS = {
     "ad_id": "ad-1",
@@ -31,10 +35,12 @@ def test_roas_blend_and_projection(client: httpx.Client) -> None:
         "confidence",
     }
     implied = CFG.conversion_model.implied_roas(0.02)
-    assert body["predicted_roas"] == pytest.approx(0.3 * implied + 0.7 * 2.5)
-    assert body["days_forward"] == 7 and body["projected_spend"] == pytest.approx(700)
-    assert body["projected_revenue"] == pytest.approx(700 * body["predicted_roas"])
-    assert body["projected_profit"] == pytest.approx(body["projected_revenue"] - 700)
+    roas = 0.3 * implied + 0.7 * 2.5
+    # SPEC §2: ROAS to 2 decimals, money to cents (computed from the unrounded ROAS).
+    assert body["predicted_roas"] == round(roas, 2)
+    assert body["days_forward"] == 7 and body["projected_spend"] == 700
+    assert body["projected_revenue"] == round(700 * roas, 2)
+    assert body["projected_profit"] == round(700 * roas - 700, 2)
     assert body["confidence"] == "medium" and body["ad_id"] == "ad-1"
 
 
@@ -49,7 +55,7 @@ def test_roas_bands(
     body = r.json()
     implied = CFG.conversion_model.implied_roas(0.02)
     expected = (1 - roas_weight) * implied + roas_weight * 2.5
-    assert body["predicted_roas"] == pytest.approx(expected)
+    assert body["predicted_roas"] == round(expected, 2)
     assert body["confidence"] == confidence and body["projected_spend"] == pytest.approx(3000)
 
 
@@ -111,7 +117,7 @@ def test_pipeline_hubspot_default(client: httpx.Client) -> None:
     assert d3["expected_value"] == 0 and d3["probability"] == 0
     assert body["total_pipeline_value"] == pytest.approx(1000)
     assert body["deal_count"] == 3
-    assert body["avg_probability"] == pytest.approx((0.9 + 0.2 + 0.0) / 3)
+    assert body["avg_probability"] == round((0.9 + 0.2 + 0.0) / 3, 4)
 
 
 def test_pipeline_named_template(client: httpx.Client) -> None:
@@ -177,3 +183,36 @@ def test_pipeline_validation(client: httpx.Client, payload: dict, field: str) ->
     r = client.post("/api/ml/predict/pipeline", json=payload)
     assert r.status_code == 422, r.text
     assert any(field in d["loc"] for d in r.json()["details"])
+
+
+def test_served_roas_predictions_are_logged(
+    client: httpx.Client, app_settings: Settings, gateway_url: str
+) -> None:
+    """Every answer lands in prediction_log (behind the response) with its model version."""
+    from core.db.engine import Database
+    from core.db.prediction_log import recent
+
+    ad = f"logged-{uuid.uuid4().hex[:8]}"
+    answers = [
+        client.post("/api/ml/predict/roas", json={**ROAS, "ad_id": ad, "hours_live": h}).json()
+        for h in (1, 30, 100)
+    ]
+    db = Database(app_settings.db_url)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            rows = [r for r in recent(db, app_settings.tenant_id, "roas", 500) if r["ad_id"] == ad]
+            if len(rows) == 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    finally:
+        db.dispose()
+    assert len(rows) == 3
+    logged = sorted(rows, key=lambda r: r["inputs"]["hours_live"])
+    for row, answer in zip(logged, answers, strict=True):
+        assert row["output"]["predicted_roas"] == answer["predicted_roas"]
+        assert row["model_version"] == CFG.version and row["kind"] == "roas"
+        assert row["inputs"]["current_ctr"] == ROAS["current_ctr"]
+    metrics = httpx.get(f"{gateway_url}/metrics", timeout=10).text
+    assert "adcluster_prediction_log_dropped_total" in metrics
+    assert "adcluster_prediction_log_written_total" in metrics

@@ -11,6 +11,7 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.db.prediction_log import prediction_row
 from core.domain.pipeline import (
     Deal,
     PipelineCatalog,
@@ -21,6 +22,7 @@ from core.domain.pipeline import (
 from core.domain.roas import RoasConfig, predict_roas
 from serve_apps.gateway.deps import ServicesDep, TenantDep
 from serve_apps.gateway.errors import ApiError
+from serve_apps.gateway.rounding import Money, Rate, Roas
 from serve_apps.gateway.schemas import AdId, Strict
 
 router = APIRouter(prefix="/api/ml/predict", tags=["predict"])
@@ -47,10 +49,10 @@ class RoasIn(Strict):
 
 class RoasOut(BaseModel):
     ad_id: str
-    predicted_roas: float
-    projected_spend: float
-    projected_revenue: float
-    projected_profit: float
+    predicted_roas: Roas
+    projected_spend: Money
+    projected_revenue: Money
+    projected_profit: Money
     days_forward: int
     confidence: Literal["low", "medium", "high"]
 
@@ -73,32 +75,36 @@ class PipelineIn(Strict):
 class DealOut(BaseModel):
     deal_id: str
     stage: str
-    amount: float
-    expected_value: float
-    probability: float
+    amount: Money
+    expected_value: Money
+    probability: Rate
     predicted_close_days: float
-    synthetic_value: float
+    synthetic_value: Money
 
 
 class PipelineOut(BaseModel):
     deals: list[DealOut]
-    total_pipeline_value: float
+    total_pipeline_value: Money
     deal_count: int
-    avg_probability: float
+    avg_probability: Rate
 
 
 @router.post("/roas", response_model=RoasOut)
-async def predict_roas_route(body: RoasIn) -> RoasOut:
-    """Blend CTR-implied and observed ROAS by hours live; project spend, revenue, profit."""
+async def predict_roas_route(body: RoasIn, services: ServicesDep, tenant: TenantDep) -> RoasOut:
+    """Blend CTR-implied and observed ROAS by hours live; project spend, revenue, profit.
+
+    The answer is written to ``prediction_log`` behind the response (never delaying it).
+    """
+    config = roas_config()
     f = predict_roas(
         current_ctr=body.current_ctr,
         current_roas=body.current_roas,
         hours_live=body.hours_live,
         daily_spend=body.daily_spend,
         days_forward=body.days_forward,
-        config=roas_config(),
+        config=config,
     )
-    return RoasOut(
+    out = RoasOut(
         ad_id=body.ad_id,
         predicted_roas=f.predicted_roas,
         projected_spend=f.projected_spend,
@@ -107,6 +113,18 @@ async def predict_roas_route(body: RoasIn) -> RoasOut:
         days_forward=f.days_forward,
         confidence=f.confidence,
     )
+    if services.prediction_log is not None:
+        services.prediction_log.submit(
+            prediction_row(
+                tenant_id=tenant,
+                kind="roas",
+                ad_id=body.ad_id,
+                model_version=config.version,
+                inputs=body.model_dump(exclude={"ad_id"}),
+                output=out.model_dump(exclude={"ad_id"}),
+            )
+        )
+    return out
 
 
 @router.post("/pipeline", response_model=PipelineOut)

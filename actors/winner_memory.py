@@ -17,7 +17,7 @@ from core.db import winners as winners_db
 from core.db.engine import Database
 from core.domain.embedding import make_embedder
 from core.domain.features import VectorIndex, creative_text, feature_vector
-from core.domain.winner import Thresholds, winner_reason
+from core.domain.winner import winner_reason
 from core.logs import configure_logging
 from core.settings import Settings
 
@@ -37,7 +37,7 @@ class WinnerMemory:
         self.db = Database(self.settings.db_url)
         mem = self.settings.memory
         self.embedder = make_embedder(mem.embedder, mem.text_dim)
-        self.rule = Thresholds(**self.settings.winner.model_dump())
+        self.rule = self.settings.winner
         self.indexes: dict[str, VectorIndex] = {}
         self.meta: dict[str, dict[str, dict[str, Any]]] = {}
         self.rebuild()
@@ -101,7 +101,7 @@ class WinnerMemory:
             if ad is None:
                 raise UnknownAdError(f"unknown ad: {ad_id}")
             creative = ads_db.get_creative(s, ad)
-            latest = ads_db.latest_metrics(s, ad_id)
+            latest = ads_db.latest_metrics(s, tenant, ad_id)
             ctr = float(payload.get("ctr", latest.ctr if latest else 0.0))
             roas = float(payload.get("roas", latest.roas if latest else 0.0))
             impressions = int(payload.get("impressions", latest.impressions if latest else 0))
@@ -170,11 +170,11 @@ class WinnerMemory:
             if ad is None:
                 raise UnknownAdError(f"unknown ad: {ad_id}")
             if index is not None and ad_id in index:
-                w = s.get(winners_db.Winner, ad_id)
+                w = winners_db.get_winner(s, tenant, ad_id)
                 if w is not None:
                     return list(w.vector)
             creative = ads_db.get_creative(s, ad)
-            latest = ads_db.latest_metrics(s, ad_id)
+            latest = ads_db.latest_metrics(s, tenant, ad_id)
             return self._vector(
                 ctr=latest.ctr if latest else 0.0,
                 roas=latest.roas if latest else 0.0,

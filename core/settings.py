@@ -20,6 +20,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from core.domain.winner import WinnerRule
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -39,15 +41,6 @@ def read_yaml(name: str, path: Path | None = None, *, required: bool = False) ->
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
     return data
-
-
-class WinnerRule(BaseModel):
-    """Thresholds of the winner rule (SPEC §3.1)."""
-
-    min_hours_live: float = Field(24.0, ge=0)
-    min_impressions: int = Field(1000, ge=0)
-    min_ctr: float = Field(0.03, ge=0, le=1)
-    min_roas: float = Field(3.0, ge=0)
 
 
 class JobSettings(BaseModel):

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 WinnerReason = Literal["ctr", "roas", "both"]
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    """Winner thresholds; the defaults are SPEC §3.1's (the live values come from configs/)."""
+class WinnerRule(BaseModel):
+    """Thresholds of the winner rule; the defaults are SPEC §3.1's (the live values come from
+    ``configs/settings.yaml``, ``winner:``). The database trigger reads the same values."""
 
-    min_hours_live: float = 24.0
-    min_impressions: int = 1000
-    min_ctr: float = 0.03
-    min_roas: float = 3.0
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_hours_live: float = Field(24.0, ge=0)
+    min_impressions: int = Field(1000, ge=0)
+    min_ctr: float = Field(0.03, ge=0, le=1)
+    min_roas: float = Field(3.0, ge=0)
 
 
 def derive_ctr(impressions: int, clicks: int) -> float:
@@ -29,7 +32,7 @@ def derive_roas(spend: float, revenue: float) -> float:
     return revenue / spend if spend > 0 else 0.0
 
 
-def winner_reason(ctr: float, roas: float, rule: Thresholds) -> WinnerReason | None:
+def winner_reason(ctr: float, roas: float, rule: WinnerRule) -> WinnerReason | None:
     """Which performance threshold an ad clears (strictly greater), if any."""
     by_ctr = math.isfinite(ctr) and ctr > rule.min_ctr
     by_roas = math.isfinite(roas) and roas > rule.min_roas
@@ -39,7 +42,7 @@ def winner_reason(ctr: float, roas: float, rule: Thresholds) -> WinnerReason | N
 
 
 def is_winner(
-    *, hours_live: float, impressions: int, ctr: float, roas: float, rule: Thresholds
+    *, hours_live: float, impressions: int, ctr: float, roas: float, rule: WinnerRule
 ) -> bool:
     """True when the ad is old enough, seen enough, and clears a performance threshold."""
     return (

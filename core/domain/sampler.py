@@ -22,7 +22,7 @@ from core.domain.thompson import (
     posterior,
     prob_best,
     select,
-    split_budget,
+    split_cents,
     trials_successes,
 )
 from core.settings import read_yaml
@@ -245,12 +245,13 @@ class SamplerState:
         n_draws: int,
         now: float | None = None,
     ) -> Allocation:
-        """Split ``total_budget`` by each arm's probability of being best, within bounds."""
+        """Split ``total_budget`` by each arm's probability of being best, within bounds, in
+        whole cents that add up to the budget."""
         p = self.prob_best(tenant_id, experiment_id, n_draws, now)
         shares = allocate_shares(p, min_share, max_share)
         return Allocation(
             ad_ids=list(self._get(tenant_id, experiment_id).spec.ad_ids),
-            amounts=split_budget(total_budget, shares).tolist(),
+            amounts=split_cents(total_budget, shares).tolist(),
             shares=shares.tolist(),
             prob_best=p.tolist(),
         )

@@ -18,7 +18,7 @@ from serve_apps.gateway.services import Services
 router = APIRouter(prefix="/api/ml/jobs", tags=["jobs"])
 
 
-class JobOut(BaseModel):
+class QueuedJobOut(BaseModel):
     job_id: int
     type: str = Field(description="Job type, e.g. rag_index_winner.")
     status: str = Field(description="pending | running | done | failed")
@@ -30,9 +30,9 @@ class JobOut(BaseModel):
     finished_at: datetime | None
 
 
-def _out(job: PendingJob) -> JobOut:
+def _out(job: PendingJob) -> QueuedJobOut:
     error = job.last_error.splitlines()[0] if job.last_error else None
-    return JobOut(
+    return QueuedJobOut(
         job_id=job.id,
         type=job.job_type,
         status=job.status,
@@ -45,7 +45,7 @@ def _out(job: PendingJob) -> JobOut:
     )
 
 
-def _get(services: Services, tenant: str, job_id: int) -> JobOut:
+def _get(services: Services, tenant: str, job_id: int) -> QueuedJobOut:
     with services.db.session() as s:
         job = jobs.get_job(s, tenant_id=tenant, job_id=job_id)
         if job is None:
@@ -53,9 +53,9 @@ def _get(services: Services, tenant: str, job_id: int) -> JobOut:
         return _out(job)
 
 
-@router.get("/{job_id}", response_model=JobOut)
+@router.get("/{job_id}", response_model=QueuedJobOut)
 async def get_job(
     services: ServicesDep, tenant: TenantDep, job_id: int = Path(ge=1, le=MAX_COUNT)
-) -> JobOut:
+) -> QueuedJobOut:
     """Type, status, attempts, last error and timestamps of one of this tenant's jobs."""
     return await asyncio.to_thread(_get, services, tenant, job_id)

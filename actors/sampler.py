@@ -131,7 +131,7 @@ class ThompsonSampler:
             for u in updates:
                 spec = self.state.spec(tenant_id, u.experiment_id)
                 ev = u.evidence or self._refold(s, spec, [ad_id])[ad_id]
-                self.state.set_evidence(u.experiment_id, ad_id, ev)
+                self.state.set_evidence(tenant_id, u.experiment_id, ad_id, ev)
                 repo.save_arms(s, spec=spec, evidence={ad_id: ev})
                 payload = {
                     "ad_id": ad_id,
@@ -139,7 +139,13 @@ class ThompsonSampler:
                     "successes": ev.last_successes,
                     "observed_at": _iso(ev.at),
                 }
-                repo.add_event(s, experiment_id=u.experiment_id, kind="update", payload=payload)
+                repo.add_event(
+                    s,
+                    tenant_id=tenant_id,
+                    experiment_id=u.experiment_id,
+                    kind="update",
+                    payload=payload,
+                )
         return len(updates)
 
     def record_feedback_many(self, items: list[dict[str, Any]]) -> int:
@@ -188,7 +194,13 @@ class ThompsonSampler:
             ],
         }
         with self.db.session() as s:
-            repo.add_event(s, experiment_id=experiment_id, kind="allocation", payload=result)
+            repo.add_event(
+                s,
+                tenant_id=tenant_id,
+                experiment_id=experiment_id,
+                kind="allocation",
+                payload=result,
+            )
         return result
 
     def posteriors(
@@ -201,5 +213,7 @@ class ThompsonSampler:
             "ad_ids": list(spec.ad_ids),
             "alpha": alpha.tolist(),
             "beta": beta.tolist(),
-            "evidence": {a: asdict(self.state.evidence(experiment_id, a)) for a in spec.ad_ids},
+            "evidence": {
+                a: asdict(self.state.evidence(tenant_id, experiment_id, a)) for a in spec.ad_ids
+            },
         }

@@ -99,7 +99,7 @@ class WinnerMemory:
             if ad is None:
                 raise UnknownAdError(f"unknown ad: {ad_id}")
             creative = ads_db.get_creative(s, ad)
-            latest = ads_db.latest_metrics(s, ad_id)
+            latest = ads_db.latest_metrics(s, tenant, ad_id)
             ctr = float(payload.get("ctr", latest.ctr if latest else 0.0))
             roas = float(payload.get("roas", latest.roas if latest else 0.0))
             impressions = int(payload.get("impressions", latest.impressions if latest else 0))
@@ -168,11 +168,11 @@ class WinnerMemory:
             if ad is None:
                 raise UnknownAdError(f"unknown ad: {ad_id}")
             if index is not None and ad_id in index:
-                w = s.get(winners_db.Winner, ad_id)
+                w = winners_db.get_winner(s, tenant, ad_id)
                 if w is not None:
                     return list(w.vector)
             creative = ads_db.get_creative(s, ad)
-            latest = ads_db.latest_metrics(s, ad_id)
+            latest = ads_db.latest_metrics(s, tenant, ad_id)
             return self._vector(
                 ctr=latest.ctr if latest else 0.0,
                 roas=latest.roas if latest else 0.0,

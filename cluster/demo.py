@@ -22,7 +22,7 @@ from rich.table import Table
 from cluster import runtime
 from core.db.engine import Database
 from core.db.keys import create_key, ensure_first_key
-from core.domain.winner import Thresholds, derive_ctr, derive_roas, is_winner
+from core.domain.winner import WinnerRule, derive_ctr, derive_roas, is_winner
 from core.settings import Settings
 
 HOOKS = [
@@ -179,7 +179,7 @@ def run_demo(
     return {"url": running.url, "stats": stats, "report": str(report)}
 
 
-def _is_winner(ad: DemoAd, totals: dict[str, list], rule: Thresholds) -> bool:
+def _is_winner(ad: DemoAd, totals: dict[str, list], rule: WinnerRule) -> bool:
     """The winner rule on an ad's totals so far (the same rule the database trigger applies)."""
     imps, clicks, spend, revenue = totals[ad.ad_id]
     return is_winner(

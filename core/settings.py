@@ -10,9 +10,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from core.config import ConfigModel, load_config
-from core.domain.winner import Thresholds
-
-WinnerRule = Thresholds  # the winner rule's thresholds (SPEC §3.1): one type everywhere
+from core.domain.winner import WinnerRule
 
 
 class JobSettings(ConfigModel):
@@ -84,7 +82,7 @@ class Settings(ConfigModel):
     data_dir: str
     database_url: str | None
     tenant_id: str = Field(min_length=1, max_length=64)
-    winner: Thresholds
+    winner: WinnerRule
     jobs: JobSettings
     memory: MemorySettings
     api: ApiSettings

@@ -125,6 +125,33 @@ def api_key(gateway_url: str, app_settings: Settings) -> str:
         db.dispose()
 
 
+@pytest.fixture(scope="session")
+def tenant_client(gateway_url: str, app_settings: Settings):
+    """Factory: an HTTP client of a new tenant (its own API key) on the session's app."""
+    import httpx
+
+    from core.db.keys import create_key
+    from core.db.migrate import ensure_tenant
+
+    cleanup = ExitStack()
+
+    def factory(tenant_id: str | None = None) -> httpx.Client:
+        tenant_id = tenant_id or f"t-{uuid.uuid4().hex[:8]}"
+        db = Database(app_settings.db_url)
+        try:
+            ensure_tenant(db, tenant_id)
+            key = create_key(db, tenant_id=tenant_id, name="tests", rate_limit_per_min=100000)
+        finally:
+            db.dispose()
+        headers = {"Authorization": f"Bearer {key}"}
+        return cleanup.enter_context(
+            httpx.Client(base_url=gateway_url, headers=headers, timeout=30)
+        )
+
+    yield factory
+    cleanup.close()
+
+
 @pytest.fixture
 def client(gateway_url: str, api_key: str):
     import httpx

@@ -1,4 +1,4 @@
-"""Ads and their creatives."""
+"""Ads and their creatives, keyed by ``(tenant_id, id)``: another tenant's id is just unknown."""
 
 from __future__ import annotations
 
@@ -10,12 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.db.models import Ad, Creative, PerformanceMetric, utcnow
+from core.db.paging import Page, newest_first
 
-__all__ = ["Ad", "AdOwnedElsewhere", "CreativeSpec", "get_ad", "upsert_ad"]
-
-
-class AdOwnedElsewhere(LookupError):
-    """The ad id exists under another tenant."""
+__all__ = ["Ad", "CreativeSpec", "get_ad", "list_ads", "upsert_ad"]
 
 
 @dataclass(frozen=True)
@@ -38,10 +35,8 @@ def upsert_ad(
     creative: CreativeSpec | None = None,
     **fields: Any,
 ) -> Ad:
-    """Create or update an ad (and its creative); another tenant's id raises."""
-    ad = session.get(Ad, ad_id)
-    if ad is not None and ad.tenant_id != tenant_id:
-        raise AdOwnedElsewhere(ad_id)
+    """Create or update one of the tenant's ads (and its creative)."""
+    ad = get_ad(session, tenant_id, ad_id)
     if ad is None:
         ad = Ad(ad_id=ad_id, tenant_id=tenant_id, launched_at=launched_at or utcnow())
         session.add(ad)
@@ -52,12 +47,10 @@ def upsert_ad(
             setattr(ad, key, value)
     if creative is not None:
         cid = creative.creative_id or f"cr-{ad_id}"
-        row = session.get(Creative, cid)
+        row = session.get(Creative, {"tenant_id": tenant_id, "creative_id": cid})
         if row is None:
             row = Creative(creative_id=cid, tenant_id=tenant_id)
             session.add(row)
-        elif row.tenant_id != tenant_id:
-            raise AdOwnedElsewhere(cid)
         for key, value in creative.__dict__.items():
             if key != "creative_id" and value is not None:
                 setattr(row, key, value)
@@ -68,18 +61,27 @@ def upsert_ad(
 
 
 def get_ad(session: Session, tenant_id: str, ad_id: str) -> Ad | None:
-    ad = session.get(Ad, ad_id)
-    return ad if ad is not None and ad.tenant_id == tenant_id else None
+    return session.get(Ad, {"tenant_id": tenant_id, "ad_id": ad_id})
+
+
+def list_ads(session: Session, *, tenant_id: str, limit: int, cursor: str | None) -> Page[Ad]:
+    """The tenant's ads, newest first (``BadCursor`` for a cursor we did not hand out)."""
+    stmt = select(Ad).where(Ad.tenant_id == tenant_id)
+    return newest_first(
+        session, stmt, created_at=Ad.created_at, row_id=Ad.ad_id, limit=limit, cursor=cursor
+    )
 
 
 def get_creative(session: Session, ad: Ad) -> Creative | None:
-    return session.get(Creative, ad.creative_id) if ad.creative_id else None
+    if not ad.creative_id:
+        return None
+    return session.get(Creative, {"tenant_id": ad.tenant_id, "creative_id": ad.creative_id})
 
 
-def latest_metrics(session: Session, ad_id: str) -> PerformanceMetric | None:
+def latest_metrics(session: Session, tenant_id: str, ad_id: str) -> PerformanceMetric | None:
     return session.scalar(
         select(PerformanceMetric)
-        .where(PerformanceMetric.ad_id == ad_id)
+        .where(PerformanceMetric.tenant_id == tenant_id, PerformanceMetric.ad_id == ad_id)
         .order_by(PerformanceMetric.observed_at.desc(), PerformanceMetric.id.desc())
         .limit(1)
     )

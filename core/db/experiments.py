@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from core.db.models import (
@@ -21,6 +21,7 @@ from core.db.models import (
     PerformanceMetric,
     utcnow,
 )
+from core.db.paging import Page, newest_first
 from core.domain.sampler import ExperimentSpec
 from core.domain.thompson import Evidence, Snapshot, trials_successes
 
@@ -72,6 +73,7 @@ def create_experiment(
     session.flush()
     session.add_all(
         ExperimentArm(
+            tenant_id=spec.tenant_id,
             experiment_id=spec.experiment_id,
             ad_id=ad_id,
             alpha=spec.prior_alpha,
@@ -82,41 +84,63 @@ def create_experiment(
         for ad_id in spec.ad_ids
     )
     payload = {"ad_ids": list(spec.ad_ids), "name": name}
-    add_event(session, experiment_id=spec.experiment_id, kind="created", payload=payload)
+    add_event(
+        session,
+        tenant_id=spec.tenant_id,
+        experiment_id=spec.experiment_id,
+        kind="created",
+        payload=payload,
+    )
     return exp
 
 
 def get_experiment(session: Session, *, tenant_id: str, experiment_id: str) -> Experiment | None:
-    """The experiment, or ``None`` when it does not exist or belongs to another tenant."""
-    exp = session.get(Experiment, experiment_id)
-    return exp if exp is not None and exp.tenant_id == tenant_id else None
+    """The tenant's experiment, or ``None`` (another tenant's id is just unknown)."""
+    return session.get(Experiment, {"tenant_id": tenant_id, "experiment_id": experiment_id})
 
 
-def list_arms(session: Session, *, experiment_id: str) -> list[ExperimentArm]:
+def list_experiments(
+    session: Session, *, tenant_id: str, limit: int, cursor: str | None
+) -> Page[Experiment]:
+    """The tenant's experiments, newest first (``BadCursor`` for a cursor we did not hand out)."""
+    return newest_first(
+        session,
+        select(Experiment).where(Experiment.tenant_id == tenant_id),
+        created_at=Experiment.created_at,
+        row_id=Experiment.experiment_id,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+def list_arms(session: Session, *, tenant_id: str, experiment_id: str) -> list[ExperimentArm]:
     """Arms ordered by ``ad_id``."""
     return list(
         session.scalars(
             select(ExperimentArm)
-            .where(ExperimentArm.experiment_id == experiment_id)
+            .where(
+                ExperimentArm.tenant_id == tenant_id,
+                ExperimentArm.experiment_id == experiment_id,
+            )
             .order_by(ExperimentArm.ad_id)
         )
     )
 
 
+def _spec(session: Session, exp: Experiment) -> ExperimentSpec:
+    arms = list_arms(session, tenant_id=exp.tenant_id, experiment_id=exp.experiment_id)
+    return to_spec(exp, [a.ad_id for a in arms])
+
+
 def active_specs(session: Session) -> list[ExperimentSpec]:
     """Every active experiment of every tenant, as sampler specs."""
     exps = session.scalars(select(Experiment).where(Experiment.status == "active")).all()
-    return [
-        to_spec(e, [a.ad_id for a in list_arms(session, experiment_id=e.experiment_id)])
-        for e in exps
-    ]
+    return [_spec(session, e) for e in exps]
 
 
-def load_spec(session: Session, *, experiment_id: str) -> ExperimentSpec | None:
-    exp = session.get(Experiment, experiment_id)
-    if exp is None:
-        return None
-    return to_spec(exp, [a.ad_id for a in list_arms(session, experiment_id=experiment_id)])
+def load_spec(session: Session, *, tenant_id: str, experiment_id: str) -> ExperimentSpec | None:
+    exp = get_experiment(session, tenant_id=tenant_id, experiment_id=experiment_id)
+    return None if exp is None else _spec(session, exp)
 
 
 def metric_history(
@@ -150,7 +174,11 @@ def save_arms(session: Session, *, spec: ExperimentSpec, evidence: dict[str, Evi
     for ad_id, ev in evidence.items():
         session.execute(
             update(ExperimentArm)
-            .where(ExperimentArm.experiment_id == spec.experiment_id, ExperimentArm.ad_id == ad_id)
+            .where(
+                ExperimentArm.tenant_id == spec.tenant_id,
+                ExperimentArm.experiment_id == spec.experiment_id,
+                ExperimentArm.ad_id == ad_id,
+            )
             .values(
                 alpha=spec.prior_alpha + ev.successes,
                 beta=spec.prior_beta + ev.failures,
@@ -162,26 +190,35 @@ def save_arms(session: Session, *, spec: ExperimentSpec, evidence: dict[str, Evi
         )
 
 
-def add_event(session: Session, *, experiment_id: str, kind: str, payload: dict[str, Any]) -> None:
-    session.add(ExperimentEvent(experiment_id=experiment_id, kind=kind, payload=payload))
-
-
-def recent_events(session: Session, *, experiment_id: str, limit: int) -> list[ExperimentEvent]:
-    """The newest ``limit`` events, newest first."""
-    return list(
-        session.scalars(
-            select(ExperimentEvent)
-            .where(ExperimentEvent.experiment_id == experiment_id)
-            .order_by(ExperimentEvent.id.desc())
-            .limit(limit)
+def add_event(
+    session: Session, *, tenant_id: str, experiment_id: str, kind: str, payload: dict[str, Any]
+) -> None:
+    session.add(
+        ExperimentEvent(
+            tenant_id=tenant_id, experiment_id=experiment_id, kind=kind, payload=payload
         )
     )
 
 
-def latest_event(session: Session, *, experiment_id: str, kind: str) -> ExperimentEvent | None:
-    return session.scalars(
+def _events(tenant_id: str, experiment_id: str) -> Select[tuple[ExperimentEvent]]:
+    return (
         select(ExperimentEvent)
-        .where(ExperimentEvent.experiment_id == experiment_id, ExperimentEvent.kind == kind)
+        .where(
+            ExperimentEvent.tenant_id == tenant_id, ExperimentEvent.experiment_id == experiment_id
+        )
         .order_by(ExperimentEvent.id.desc())
-        .limit(1)
-    ).first()
+    )
+
+
+def recent_events(
+    session: Session, *, tenant_id: str, experiment_id: str, limit: int
+) -> list[ExperimentEvent]:
+    """The newest ``limit`` events, newest first."""
+    return list(session.scalars(_events(tenant_id, experiment_id).limit(limit)))
+
+
+def latest_event(
+    session: Session, *, tenant_id: str, experiment_id: str, kind: str
+) -> ExperimentEvent | None:
+    stmt = _events(tenant_id, experiment_id).where(ExperimentEvent.kind == kind).limit(1)
+    return session.scalars(stmt).first()

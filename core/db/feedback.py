@@ -12,15 +12,7 @@ from sqlalchemy.orm import Session
 
 from core.db.models import Ad, PendingJob, PerformanceMetric, utcnow
 from core.db.triggers import JOB_TYPE
-from core.domain.winner import Thresholds, derive_ctr, derive_roas, is_winner, winner_reason
-
-
-class ForeignAdError(LookupError):
-    """Some ads belong to another tenant (answered as unknown, never revealed)."""
-
-    def __init__(self, ad_ids: list[str]) -> None:
-        super().__init__(f"unknown ad(s): {', '.join(ad_ids)}")
-        self.ad_ids = ad_ids
+from core.domain.winner import WinnerRule, derive_ctr, derive_roas, is_winner, winner_reason
 
 
 @dataclass(frozen=True)
@@ -58,31 +50,30 @@ def _dialect_insert(session: Session):  # type: ignore[no-untyped-def]
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
+def _launch_times(session: Session, tenant_id: str, ad_ids: list[str]) -> dict[str, datetime]:
+    stmt = select(Ad.ad_id, Ad.launched_at).where(Ad.tenant_id == tenant_id, Ad.ad_id.in_(ad_ids))
+    return {ad_id: launched for ad_id, launched in session.execute(stmt).all()}
+
+
 def ensure_ads(session: Session, rows: list[FeedbackRow], tenant_id: str) -> dict[str, datetime]:
-    """Launch times of the rows' ads, registering ads seen for the first time."""
+    """Launch times of the rows' ads (this tenant's), registering ads seen for the first time."""
     first_seen: dict[str, datetime] = {}
     for r in rows:
         first_seen.setdefault(r.ad_id, r.launched_at or r.observed_at or utcnow())
-
-    def lookup() -> list[tuple[str, str, datetime]]:
-        stmt = select(Ad.ad_id, Ad.tenant_id, Ad.launched_at).where(Ad.ad_id.in_(list(first_seen)))
-        return [tuple(row) for row in session.execute(stmt).all()]
-
-    found = lookup()
-    missing = set(first_seen) - {a for a, _, _ in found}
+    found = _launch_times(session, tenant_id, list(first_seen))
+    missing = set(first_seen) - set(found)
     if missing:
         new = [{"ad_id": a, "tenant_id": tenant_id, "launched_at": first_seen[a]} for a in missing]
-        stmt = _dialect_insert(session)(Ad).on_conflict_do_nothing(index_elements=["ad_id"])
-        session.execute(stmt, new)
-        found = lookup()
-    foreign = sorted(a for a, t, _ in found if t != tenant_id)
-    if foreign:
-        raise ForeignAdError(foreign)
-    return {a: launched for a, _, launched in found}
+        insert_new = _dialect_insert(session)(Ad).on_conflict_do_nothing(
+            index_elements=["tenant_id", "ad_id"]
+        )
+        session.execute(insert_new, new)
+        found = _launch_times(session, tenant_id, list(first_seen))
+    return found
 
 
 def record_feedback(
-    session: Session, rows: list[FeedbackRow], *, tenant_id: str, rule: Thresholds
+    session: Session, rows: list[FeedbackRow], *, tenant_id: str, rule: WinnerRule
 ) -> list[FeedbackResult]:
     """Insert metrics rows (one statement), then report winners and their queued jobs."""
     if not rows:

@@ -42,6 +42,13 @@ def enqueue(
     return job.id
 
 
+def get_job(session: Session, *, tenant_id: str, job_id: int) -> PendingJob | None:
+    """One of the tenant's jobs (another tenant's id reads as missing)."""
+    return session.scalar(
+        select(PendingJob).where(PendingJob.id == job_id, PendingJob.tenant_id == tenant_id)
+    )
+
+
 def claim(
     session: Session, *, worker: str, limit: int, lease_s: float, job_types: list[str] | None = None
 ) -> list[ClaimedJob]:

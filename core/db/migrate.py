@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from core.db.engine import Database
 from core.db.models import Tenant, WinnerRuleRow, utcnow
-from core.settings import Settings, WinnerRule
+from core.domain.winner import WinnerRule
+from core.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -22,12 +25,41 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+@contextmanager
+def _migration_connection(db: Database) -> Iterator[Connection]:
+    """One transaction for the migration. On SQLite, foreign keys are off while it runs (a
+    table copy must not cascade into child rows) and checked before it commits."""
+    sqlite = db.dialect == "sqlite"
+    with db.engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        if sqlite:  # before BEGIN: the pragma is a no-op inside a transaction
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                yield conn
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"migration broke foreign keys: {broken[:5]}")
+        finally:
+            if sqlite:
+                raw.execute("PRAGMA foreign_keys=ON")
+
+
 def upgrade(db: Database, revision: str = "head") -> None:
     """Migrate the database to ``revision`` (both SQLite and PostgreSQL)."""
     cfg = alembic_config(db.url)
-    with db.engine.begin() as conn:
+    with _migration_connection(db) as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+def downgrade(db: Database, revision: str) -> None:
+    """Migrate the database down to ``revision``."""
+    cfg = alembic_config(db.url)
+    with _migration_connection(db) as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
 
 
 def current_revision(db: Database) -> str | None:

@@ -1,6 +1,8 @@
 """SQLAlchemy 2.x models: the schema Alembic migrates (never ``create_all`` in production).
 
-Every advertiser-owned row carries ``tenant_id``. Times are stored in UTC.
+Every advertiser-owned row carries ``tenant_id``. Ids that callers choose (ads, creatives,
+winners, experiments) are unique within a tenant: those tables are keyed by
+``(tenant_id, id)`` and every foreign key to them is composite. Times are stored in UTC.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Float,
-    ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
+    MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     text,
@@ -51,12 +55,31 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# PostgreSQL's own default names, so constraints are named alike on both databases (and a
+# migration can drop one by name on SQLite, whose reflected constraints have no names).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "pk": "%(table_name)s_pkey",
+    "fk": "%(table_name)s_%(column_0_N_name)s_fkey",
+    "uq": "%(table_name)s_%(column_0_N_name)s_key",
+}
+
+
 class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dict[str, Any]: JSONType, datetime: UTCDateTime()}
 
 
 class TenantMixin:
+    """A row owned by a tenant, keyed by a server-made id (indexed by tenant)."""
+
     tenant_id: Mapped[str] = mapped_column(String(64), default="default", index=True)
+
+
+class TenantKeyMixin:
+    """A row whose id the tenant chooses: the primary key is ``(tenant_id, <id>)``."""
+
+    tenant_id: Mapped[str] = mapped_column(String(64), default="default")
 
 
 class Tenant(Base):
@@ -80,9 +103,9 @@ class ApiKey(TenantMixin, Base):
     last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
-class Creative(TenantMixin, Base):
+class Creative(TenantKeyMixin, Base):
     __tablename__ = "creatives"
-    creative_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    creative_id: Mapped[str] = mapped_column(String(128))
     video_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     video_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     hook_text: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -91,15 +114,15 @@ class Creative(TenantMixin, Base):
     video_features: Mapped[list[float] | None] = mapped_column(JSONType, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "creative_id"),)
 
-class Ad(TenantMixin, Base):
+
+class Ad(TenantKeyMixin, Base):
     """One running ad; ``launched_at`` starts the winner rule's clock."""
 
     __tablename__ = "ads"
-    ad_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    creative_id: Mapped[str | None] = mapped_column(
-        ForeignKey("creatives.creative_id", ondelete="SET NULL"), nullable=True
-    )
+    ad_id: Mapped[str] = mapped_column(String(128))
+    creative_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     name: Mapped[str | None] = mapped_column(String(300), nullable=True)
     platform: Mapped[str] = mapped_column(String(32), default="simulator")
     campaign_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
@@ -109,13 +132,22 @@ class Ad(TenantMixin, Base):
     launched_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "ad_id"),
+        # A creative is never deleted while an ad shows it (no SET NULL: it would null tenant_id).
+        ForeignKeyConstraint(
+            ["tenant_id", "creative_id"], ["creatives.tenant_id", "creatives.creative_id"]
+        ),
+        Index("ix_ads_tenant_created", "tenant_id", "created_at", "ad_id"),  # newest-first pages
+    )
+
 
 class PerformanceMetric(TenantMixin, Base):
     """A cumulative performance snapshot of an ad as of ``observed_at``."""
 
     __tablename__ = "performance_metrics"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    ad_id: Mapped[str] = mapped_column(ForeignKey("ads.ad_id", ondelete="CASCADE"), index=True)
+    ad_id: Mapped[str] = mapped_column(String(128))
     video_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     impressions: Mapped[int] = mapped_column(BigInteger)
     clicks: Mapped[int] = mapped_column(BigInteger)
@@ -126,6 +158,13 @@ class PerformanceMetric(TenantMixin, Base):
     roas: Mapped[float] = mapped_column(Float)
     observed_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "ad_id"], ["ads.tenant_id", "ads.ad_id"], ondelete="CASCADE"
+        ),
+        Index("ix_performance_metrics_tenant_ad", "tenant_id", "ad_id", "observed_at"),
+    )
 
 
 class WinnerRuleRow(Base):
@@ -171,11 +210,11 @@ class PendingJob(TenantMixin, Base):
     )
 
 
-class Winner(TenantMixin, Base):
+class Winner(TenantKeyMixin, Base):
     """An ad indexed into the winner memory (one row per ad; re-qualifying updates it)."""
 
     __tablename__ = "winners"
-    ad_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    ad_id: Mapped[str] = mapped_column(String(128))
     video_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     reason: Mapped[str] = mapped_column(String(8))  # ctr | roas | both | manual
     ctr: Mapped[float] = mapped_column(Float)
@@ -190,12 +229,14 @@ class Winner(TenantMixin, Base):
     times_indexed: Mapped[int] = mapped_column(Integer, default=1)
     indexed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "ad_id"),)
 
-class Experiment(TenantMixin, Base):
+
+class Experiment(TenantKeyMixin, Base):
     """A Thompson-sampling experiment over ads (arms)."""
 
     __tablename__ = "experiments"
-    experiment_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    experiment_id: Mapped[str] = mapped_column(String(128))
     name: Mapped[str | None] = mapped_column(String(300), nullable=True)
     metric: Mapped[str] = mapped_column(String(16), default="ctr")  # ctr | cvr
     prior_alpha: Mapped[float] = mapped_column(Float, default=1.0)
@@ -204,13 +245,16 @@ class Experiment(TenantMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-
-class ExperimentArm(Base):
-    __tablename__ = "experiment_arms"
-    experiment_id: Mapped[str] = mapped_column(
-        ForeignKey("experiments.experiment_id", ondelete="CASCADE"), primary_key=True
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "experiment_id"),
+        Index("ix_experiments_tenant_created", "tenant_id", "created_at", "experiment_id"),
     )
-    ad_id: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
+
+
+class ExperimentArm(TenantKeyMixin, Base):
+    __tablename__ = "experiment_arms"
+    experiment_id: Mapped[str] = mapped_column(String(128))
+    ad_id: Mapped[str] = mapped_column(String(128))
     alpha: Mapped[float] = mapped_column(Float, default=1.0)
     beta: Mapped[float] = mapped_column(Float, default=1.0)
     trials: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -219,18 +263,36 @@ class ExperimentArm(Base):
     observed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "experiment_id", "ad_id"),
+        ForeignKeyConstraint(
+            ["tenant_id", "experiment_id"],
+            ["experiments.tenant_id", "experiments.experiment_id"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_experiment_arms_tenant_ad", "tenant_id", "ad_id"),
+    )
+
 
 class ExperimentEvent(Base):
     """History of an experiment: selections, allocations, updates."""
 
     __tablename__ = "experiment_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    experiment_id: Mapped[str] = mapped_column(
-        ForeignKey("experiments.experiment_id", ondelete="CASCADE"), index=True
-    )
+    tenant_id: Mapped[str] = mapped_column(String(64), default="default")
+    experiment_id: Mapped[str] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "experiment_id"],
+            ["experiments.tenant_id", "experiments.experiment_id"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_experiment_events_tenant_experiment", "tenant_id", "experiment_id", "id"),
+    )
 
 
 class ProJob(TenantMixin, Base):

@@ -25,7 +25,7 @@ from core.domain.thompson import (
     posterior,
     prob_best,
     select,
-    split_budget,
+    split_cents,
     trials_successes,
 )
 
@@ -124,22 +124,22 @@ class SamplerState:
     """All experiments' posteriors; selection, allocation and feedback updates."""
 
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
-    _arms: dict[str, _Arms] = field(default_factory=dict)
-    _by_ad: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    _arms: dict[tuple[str, str], _Arms] = field(default_factory=dict)  # (tenant, experiment)
+    _by_ad: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (tenant, ad)
 
     # -- registry ---------------------------------------------------------------------
     def add(self, spec: ExperimentSpec, evidence: dict[str, Evidence] | None = None) -> None:
         """Register (or replace) an experiment, with evidence per ad_id where known."""
-        self.remove(spec.experiment_id)
+        self.remove(spec.tenant_id, spec.experiment_id)
         arms = _Arms.empty(spec)
         for ad_id, ev in (evidence or {}).items():
             arms.set(arms.index[ad_id], ev)
-        self._arms[spec.experiment_id] = arms
+        self._arms[(spec.tenant_id, spec.experiment_id)] = arms
         for ad_id in spec.ad_ids:
             self._by_ad.setdefault((spec.tenant_id, ad_id), set()).add(spec.experiment_id)
 
-    def remove(self, experiment_id: str) -> None:
-        arms = self._arms.pop(experiment_id, None)
+    def remove(self, tenant_id: str, experiment_id: str) -> None:
+        arms = self._arms.pop((tenant_id, experiment_id), None)
         if arms is None:
             return
         for ad_id in arms.spec.ad_ids:
@@ -155,8 +155,8 @@ class SamplerState:
         return self._get(tenant_id, experiment_id).spec
 
     def _get(self, tenant_id: str, experiment_id: str) -> _Arms:
-        arms = self._arms.get(experiment_id)
-        if arms is None or arms.spec.tenant_id != tenant_id:
+        arms = self._arms.get((tenant_id, experiment_id))
+        if arms is None:
             raise ExperimentNotFound(experiment_id)
         return arms
 
@@ -164,12 +164,12 @@ class SamplerState:
         return sorted(self._by_ad.get((tenant_id, ad_id), ()))
 
     # -- evidence -----------------------------------------------------------------------
-    def evidence(self, experiment_id: str, ad_id: str) -> Evidence:
-        arms = self._arms[experiment_id]
+    def evidence(self, tenant_id: str, experiment_id: str, ad_id: str) -> Evidence:
+        arms = self._get(tenant_id, experiment_id)
         return arms.evidence(arms.index[ad_id])
 
-    def set_evidence(self, experiment_id: str, ad_id: str, ev: Evidence) -> None:
-        arms = self._arms[experiment_id]
+    def set_evidence(self, tenant_id: str, experiment_id: str, ad_id: str, ev: Evidence) -> None:
+        arms = self._get(tenant_id, experiment_id)
         arms.set(arms.index[ad_id], ev)
 
     def observe(
@@ -190,7 +190,7 @@ class SamplerState:
         at = observed_at.timestamp()
         updates = []
         for exp_id in self.experiments_of(tenant_id, ad_id):
-            arms = self._arms[exp_id]
+            arms = self._arms[(tenant_id, exp_id)]
             i = arms.index[ad_id]
             trials, succ = trials_successes(arms.spec.metric, impressions, clicks, conversions)
             snap = Snapshot(at=at, trials=trials, successes=succ)
@@ -227,7 +227,7 @@ class SamplerState:
     ) -> list[str]:
         """``n`` Thompson choices (ad ids)."""
         alpha, beta = self.posterior(tenant_id, experiment_id, now)
-        ad_ids = self._arms[experiment_id].spec.ad_ids
+        ad_ids = self._get(tenant_id, experiment_id).spec.ad_ids
         return [ad_ids[i] for i in select(alpha, beta, self.rng, n)]
 
     def prob_best(
@@ -247,12 +247,13 @@ class SamplerState:
         n_draws: int,
         now: float | None = None,
     ) -> Allocation:
-        """Split ``total_budget`` by each arm's probability of being best, within bounds."""
+        """Split ``total_budget`` by each arm's probability of being best, within bounds, in
+        whole cents that add up to the budget."""
         p = self.prob_best(tenant_id, experiment_id, n_draws, now)
         shares = allocate_shares(p, min_share, max_share)
         return Allocation(
-            ad_ids=list(self._arms[experiment_id].spec.ad_ids),
-            amounts=split_budget(total_budget, shares).tolist(),
+            ad_ids=list(self._get(tenant_id, experiment_id).spec.ad_ids),
+            amounts=split_cents(total_budget, shares).tolist(),
             shares=shares.tolist(),
             prob_best=p.tolist(),
         )

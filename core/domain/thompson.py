@@ -227,6 +227,19 @@ def split_budget(total_budget: float, shares: np.ndarray) -> np.ndarray:
     return amounts
 
 
+def split_cents(total_budget: float, shares: np.ndarray) -> np.ndarray:
+    """Budget amounts in whole cents, shape ``(n_arms,)``, that add up to the budget in cents:
+    each arm gets its share rounded down, the cents left go to the largest remainders."""
+    if not (math.isfinite(total_budget) and total_budget >= 0):
+        raise ValueError("total_budget must be a finite number >= 0")
+    cents = round(total_budget * 100)
+    raw = shares * cents
+    amounts = np.floor(raw)
+    left = min(max(int(cents - amounts.sum()), 0), len(amounts))
+    amounts[np.argsort(amounts - raw, kind="stable")[:left]] += 1
+    return amounts / 100
+
+
 def allocate(
     total_budget: float, weights: np.ndarray, min_share: float, max_share: float
 ) -> np.ndarray:

@@ -10,10 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 WinnerReason = Literal["ctr", "roas", "both"]
 
 
-class Thresholds(BaseModel):
-    """Winner thresholds (``winner:`` in ``configs/settings.yaml``; SPEC §3.1's values)."""
+class WinnerRule(BaseModel):
+    """Thresholds of the winner rule (SPEC §3.1): ``winner:`` in ``configs/settings.yaml``.
+    The database trigger reads the same values (``winner_rule``, synced at start)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     min_hours_live: float = Field(ge=0)
     min_impressions: int = Field(ge=0)
@@ -31,7 +32,7 @@ def derive_roas(spend: float, revenue: float) -> float:
     return revenue / spend if spend > 0 else 0.0
 
 
-def winner_reason(ctr: float, roas: float, rule: Thresholds) -> WinnerReason | None:
+def winner_reason(ctr: float, roas: float, rule: WinnerRule) -> WinnerReason | None:
     """Which performance threshold an ad clears (strictly greater), if any."""
     by_ctr = math.isfinite(ctr) and ctr > rule.min_ctr
     by_roas = math.isfinite(roas) and roas > rule.min_roas
@@ -41,7 +42,7 @@ def winner_reason(ctr: float, roas: float, rule: Thresholds) -> WinnerReason | N
 
 
 def is_winner(
-    *, hours_live: float, impressions: int, ctr: float, roas: float, rule: Thresholds
+    *, hours_live: float, impressions: int, ctr: float, roas: float, rule: WinnerRule
 ) -> bool:
     """True when the ad is old enough, seen enough, and clears a performance threshold."""
     return (

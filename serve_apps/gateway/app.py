@@ -20,6 +20,7 @@ ROUTERS = (
     "serve_apps.gateway.routes.rag",
     "serve_apps.gateway.routes.predict",
     "serve_apps.gateway.routes.experiments",
+    "serve_apps.gateway.routes.jobs",
     "serve_apps.gateway.routes.pro",
 )
 

@@ -1,11 +1,13 @@
-"""Shared FastAPI dependencies, as type aliases (``ServicesDep``, ``TenantDep``, ``SessionDep``)."""
+"""Shared FastAPI dependencies, as type aliases (``ServicesDep``, ``TenantDep``, ``SessionDep``,
+``PageDep``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from serve_apps.gateway.services import Services
@@ -34,3 +36,21 @@ def get_session(services: ServicesDep) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+@dataclass(frozen=True)
+class PageParams:
+    limit: int
+    cursor: str | None
+
+
+def get_page(
+    limit: int = Query(50, ge=1, le=500, description="Rows per page (at most 500)."),
+    cursor: str | None = Query(
+        None, min_length=1, max_length=512, description="`next_cursor` of the previous page."
+    ),
+) -> PageParams:
+    return PageParams(limit=limit, cursor=cursor)
+
+
+PageDep = Annotated[PageParams, Depends(get_page)]

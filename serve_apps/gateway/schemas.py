@@ -5,12 +5,22 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 AdId = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 MAX_COUNT = 2**63 - 1  # BIGINT on both databases
 MAX_MONEY = 1e15
+
+
+def _rounded(digits: int) -> PlainSerializer:
+    """Round a number where it leaves the API (SPEC §2); the value inside stays exact."""
+    return PlainSerializer(lambda v: round(v, digits), return_type=float, when_used="json")
+
+
+Money = Annotated[float, _rounded(2)]  # to cents
+Rate = Annotated[float, _rounded(4)]  # probabilities, shares and rates
+Roas = Annotated[float, _rounded(2)]
 
 
 class Strict(BaseModel):
@@ -55,8 +65,8 @@ class FeedbackIn(Strict):
 class FeedbackOut(BaseModel):
     ad_id: str
     metrics_id: int
-    ctr: float
-    roas: float
+    ctr: Rate
+    roas: Roas
     hours_live: float
     winner: bool
     reason: Literal["ctr", "roas", "both"] | None
@@ -103,8 +113,14 @@ class AdOut(BaseModel):
     campaign_id: str | None
     ad_set_id: str | None
     status: str
-    daily_budget: float | None
+    daily_budget: Money | None
     creative_id: str | None
+    created_at: datetime
+
+
+class AdPage(BaseModel):
+    data: list[AdOut] = Field(description="Newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: done.")
 
 
 class IndexWinnerIn(Strict):
@@ -119,8 +135,8 @@ class IndexWinnerOut(BaseModel):
     ad_id: str
     indexed: bool
     reason: str
-    ctr: float
-    roas: float
+    ctr: Rate
+    roas: Roas
     impressions: int
     times_indexed: int
     indexed_at: str
@@ -159,10 +175,10 @@ class SearchIn(Strict):
 
 class SearchHit(BaseModel):
     ad_id: str
-    similarity: float
+    similarity: Rate
     reason: str
-    ctr: float
-    roas: float
+    ctr: Rate
+    roas: Roas
     impressions: int
     video_id: str | None
     hook_text: str | None

@@ -59,7 +59,7 @@ def commit_metrics(db: Database, ad_id: str, hours: float, imps: int, clicks: in
 def expected_evidence(db: Database, exp_id: str) -> dict[str, dict]:
     """What every committed snapshot implies, folded from scratch."""
     with db.session() as s:
-        spec = repo.load_spec(s, experiment_id=exp_id)
+        spec = repo.load_spec(s, tenant_id="t1", experiment_id=exp_id)
         assert spec is not None
         history = repo.metric_history(s, tenant_id="t1", ad_ids=list(spec.ad_ids))
         return {

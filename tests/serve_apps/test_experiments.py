@@ -80,7 +80,7 @@ def test_feedback_updates_posteriors(client: httpx.Client) -> None:
     body = wait_for(client, exp, ads[0], 1500)
     arm = next(a for a in body["arms"] if a["ad_id"] == ads[0])
     assert (arm["alpha"], arm["beta"]) == (2 + 60, 3 + 1440)
-    assert arm["mean"] == pytest.approx(62 / 1505)
+    assert arm["mean"] == round(62 / 1505, 4)  # rates to 4 decimals (SPEC §2)
     assert [e["kind"] for e in body["history"]][:2] == ["update", "update"]
 
 
@@ -104,10 +104,11 @@ def test_select_and_allocate(client: httpx.Client) -> None:
     assert r.status_code == 200, r.text
     alloc = r.json()
     amounts = {a["ad_id"]: a["amount"] for a in alloc["arms"]}
-    assert sum(amounts.values()) == pytest.approx(1000)
+    assert round(sum(amounts.values()), 2) == 1000  # whole cents that add up
     assert amounts[ads[1]] == pytest.approx(600)
     assert all(100 - 1e-6 <= v <= 600 + 1e-6 for v in amounts.values())
-    assert sum(a["prob_best"] for a in alloc["arms"]) == pytest.approx(1)
+    assert sum(a["prob_best"] for a in alloc["arms"]) == pytest.approx(1, abs=1e-3)
+    assert all(round(a["prob_best"], 4) == a["prob_best"] for a in alloc["arms"])
     assert alloc["n_draws"] == LIMITS.allocation_draws
 
     body = client.get(f"/api/ml/experiments/{exp}").json()
@@ -153,8 +154,8 @@ def test_create_with_unknown_ads_is_404(client: httpx.Client) -> None:
         ("allocate", {}, "total_budget"),
         ("allocate", {"total_budget": 10, "min_share": 0.5, "max_share": 0.2}, "min_share"),
         ("allocate", {"total_budget": 10, "min_share": 1.5}, "min_share"),
-        ("allocate", {"total_budget": 10, "min_share": 0.6}, "between"),  # 2 arms x 0.6 > 1
-        ("allocate", {"total_budget": 10, "max_share": 0.4}, "between"),  # 2 arms x 0.4 < 1
+        ("allocate", {"total_budget": 10, "min_share": 0.6}, "cannot both be met"),  # 2 x 0.6 > 1
+        ("allocate", {"total_budget": 10, "max_share": 0.4}, "cannot both be met"),  # 2 x 0.4 < 1
     ],
 )
 def test_decision_validation(client: httpx.Client, path: str, payload: dict, needle: str) -> None:
@@ -162,6 +163,7 @@ def test_decision_validation(client: httpx.Client, path: str, payload: dict, nee
     r = client.post(f"/api/ml/experiments/{exp}/{path}", json=payload)
     assert r.status_code == 422, r.text
     assert needle in r.text
+    assert "Traceback" not in r.text and "ray::" not in r.text  # no internal text
 
 
 @pytest.mark.parametrize(

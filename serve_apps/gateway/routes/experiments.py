@@ -7,6 +7,7 @@ experiment come from the database, where the actor keeps the arms' posteriors.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import datetime
 from functools import lru_cache
@@ -17,14 +18,17 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from core.db import experiments as repo
+from core.db.models import Experiment
+from core.db.paging import BadCursor
 from core.domain.sampler import ExperimentNotFound, SamplerConfig
-from core.domain.thompson import posterior
-from serve_apps.gateway.deps import ServicesDep, TenantDep
+from core.domain.thompson import InfeasibleAllocationError, posterior
+from serve_apps.gateway.deps import PageDep, PageParams, ServicesDep, TenantDep
 from serve_apps.gateway.errors import ApiError
-from serve_apps.gateway.schemas import Strict
+from serve_apps.gateway.schemas import Money, Rate, Strict
 from serve_apps.gateway.services import Services
 
 router = APIRouter(prefix="/api/ml/experiments", tags=["experiments"])
+log = logging.getLogger("adcluster.gateway.experiments")
 
 
 @lru_cache(maxsize=1)
@@ -60,7 +64,7 @@ class ArmPublic(BaseModel):
     ad_id: str
     alpha: float = Field(description="Beta posterior as of now (decayed when configured).")
     beta: float
-    mean: float
+    mean: Rate = Field(description="Posterior mean of the success rate.")
     trials: int = Field(description="Cumulative trials in the last snapshot folded in.")
     successes: int
     observed_at: datetime | None
@@ -68,15 +72,15 @@ class ArmPublic(BaseModel):
 
 class AllocationArm(BaseModel):
     ad_id: str
-    amount: float
-    share: float
-    prob_best: float
+    amount: Money = Field(description="Whole cents; the amounts add up to the budget.")
+    share: Rate
+    prob_best: Rate
 
 
 class Allocation(BaseModel):
-    total_budget: float
-    min_share: float
-    max_share: float
+    total_budget: Money
+    min_share: Rate
+    max_share: Rate
     n_draws: int
     arms: list[AllocationArm]
 
@@ -87,7 +91,7 @@ class EventPublic(BaseModel):
     created_at: datetime
 
 
-class ExperimentPublic(BaseModel):
+class ExperimentSummary(BaseModel):
     experiment_id: str
     name: str | None
     metric: str
@@ -96,6 +100,14 @@ class ExperimentPublic(BaseModel):
     decay_half_life_h: float | None
     status: str
     created_at: datetime
+
+
+class ExperimentPage(BaseModel):
+    data: list[ExperimentSummary] = Field(description="Newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: done.")
+
+
+class ExperimentPublic(ExperimentSummary):
     arms: list[ArmPublic]
     allocation: Allocation | None = Field(description="The latest allocation, if any.")
     history: list[EventPublic] = Field(description="Newest events first.")
@@ -132,13 +144,28 @@ def _cause(exc: BaseException) -> BaseException:
     return getattr(exc, "cause", None) or exc
 
 
+INFEASIBLE = (
+    "min_share and max_share cannot both be met: the arms' shares add up to 1, so "
+    "min_share x arms must be <= 1 <= max_share x arms"
+)
+
+
+def _domain_error(exc: ValueError) -> ApiError:
+    """A clear 4xx for what the sampler refused (never its internal text)."""
+    cause = _cause(exc)
+    if isinstance(cause, ExperimentNotFound):
+        return ApiError(404, "experiment not found")
+    if isinstance(cause, InfeasibleAllocationError):
+        return ApiError(422, INFEASIBLE)
+    log.warning("sampler refused a request", extra={"error": type(cause).__name__})
+    return ApiError(422, "the experiment cannot take this request")
+
+
 async def _ask(services: Services, method: str, *args: Any, **kwargs: Any) -> Any:
     try:
         return await services.sampler.call(method, *args, **kwargs)
-    except ExperimentNotFound as exc:
-        raise ApiError(404, "experiment not found") from exc
-    except ValueError as exc:
-        raise ApiError(422, str(_cause(exc))) from exc
+    except (ExperimentNotFound, ValueError) as exc:
+        raise _domain_error(exc) from exc
 
 
 def _read(services: Services, tenant: str, experiment_id: str) -> ExperimentPublic:
@@ -147,9 +174,10 @@ def _read(services: Services, tenant: str, experiment_id: str) -> ExperimentPubl
         exp = repo.get_experiment(s, tenant_id=tenant, experiment_id=experiment_id)
         if exp is None:
             raise ApiError(404, "experiment not found")
-        arms = repo.list_arms(s, experiment_id=experiment_id)
-        events = repo.recent_events(s, experiment_id=experiment_id, limit=limit)
-        last = repo.latest_event(s, experiment_id=experiment_id, kind="allocation")
+        key = {"tenant_id": tenant, "experiment_id": experiment_id}
+        arms = repo.list_arms(s, **key)
+        events = repo.recent_events(s, **key, limit=limit)
+        last = repo.latest_event(s, **key, kind="allocation")
     at = np.array([a.observed_at.timestamp() if a.observed_at else np.nan for a in arms])
     alpha, beta = posterior(
         np.array([a.alpha - exp.prior_alpha for a in arms]),
@@ -161,14 +189,7 @@ def _read(services: Services, tenant: str, experiment_id: str) -> ExperimentPubl
         now=time.time(),
     )
     return ExperimentPublic(
-        experiment_id=exp.experiment_id,
-        name=exp.name,
-        metric=exp.metric,
-        prior_alpha=exp.prior_alpha,
-        prior_beta=exp.prior_beta,
-        decay_half_life_h=exp.decay_half_life_h,
-        status=exp.status,
-        created_at=exp.created_at,
+        **_summary(exp).model_dump(),
         arms=[
             ArmPublic(
                 ad_id=arm.ad_id,
@@ -186,6 +207,21 @@ def _read(services: Services, tenant: str, experiment_id: str) -> ExperimentPubl
             EventPublic(kind=e.kind, payload=e.payload, created_at=e.created_at) for e in events
         ],
     )
+
+
+def _summary(exp: Experiment) -> ExperimentSummary:
+    return ExperimentSummary.model_validate(exp, from_attributes=True)
+
+
+def _list(services: Services, tenant: str, page: PageParams) -> ExperimentPage:
+    try:
+        with services.db.session() as s:
+            rows = repo.list_experiments(s, tenant_id=tenant, limit=page.limit, cursor=page.cursor)
+            return ExperimentPage(
+                data=[_summary(e) for e in rows.items], next_cursor=rows.next_cursor
+            )
+    except BadCursor as exc:
+        raise ApiError(422, "invalid cursor: pass the next_cursor of a previous page") from exc
 
 
 def _missing_ads(services: Services, tenant: str, ad_ids: list[str]) -> list[str]:
@@ -216,6 +252,14 @@ async def create_experiment(
         half_life_h=body.decay_half_life_h,
     )
     return await asyncio.to_thread(_read, services, tenant, experiment_id)
+
+
+@router.get("", response_model=ExperimentPage)
+async def list_experiments(
+    services: ServicesDep, tenant: TenantDep, page: PageDep
+) -> ExperimentPage:
+    """This tenant's experiments, newest first, a page at a time (`limit`, `cursor`)."""
+    return await asyncio.to_thread(_list, services, tenant, page)
 
 
 @router.get("/{experiment_id}", response_model=ExperimentPublic)

@@ -7,7 +7,7 @@ import logging
 
 from fastapi import APIRouter
 
-from core.db.feedback import FeedbackResult, FeedbackRow, ForeignAdError, record_feedback
+from core.db.feedback import FeedbackResult, FeedbackRow, record_feedback
 from serve_apps.gateway.deps import ServicesDep, TenantDep
 from serve_apps.gateway.errors import ApiError
 from serve_apps.gateway.schemas import (
@@ -24,12 +24,8 @@ log = logging.getLogger("adcluster.gateway.feedback")
 
 def _store(services: Services, items: list[FeedbackIn], tenant: str) -> list[FeedbackResult]:
     rows = [FeedbackRow(**item.model_dump()) for item in items]
-    rule = services.settings.winner
-    try:
-        with services.db.session() as s:
-            return record_feedback(s, rows, tenant_id=tenant, rule=rule)
-    except ForeignAdError as exc:
-        raise ApiError(404, "unknown ad", {"ad_ids": exc.ad_ids}) from exc
+    with services.db.session() as s:
+        return record_feedback(s, rows, tenant_id=tenant, rule=services.settings.winner)
 
 
 def _notify(services: Services, results: list[FeedbackResult], tenant: str) -> None:

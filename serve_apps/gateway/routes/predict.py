@@ -22,8 +22,7 @@ from core.domain.pipeline import (
 from core.domain.roas import RoasConfig, predict_roas
 from serve_apps.gateway.deps import ServicesDep, TenantDep
 from serve_apps.gateway.errors import ApiError
-from serve_apps.gateway.rounding import Money, Rate, Roas
-from serve_apps.gateway.schemas import AdId, Strict
+from serve_apps.gateway.schemas import AdId, Money, Rate, Roas, Strict
 
 router = APIRouter(prefix="/api/ml/predict", tags=["predict"])
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from core.db.engine import Database
-from core.db.migrate import alembic_config, current_revision, upgrade
+from core.db.migrate import current_revision, downgrade, upgrade
 from core.db.models import Base
 
 
@@ -28,10 +27,7 @@ def test_migrated_schema_matches_models(db: Database) -> None:
 
 
 def test_downgrade_then_upgrade_round_trip(db: Database) -> None:
-    cfg = alembic_config(db.url)
-    with db.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "base")
+    downgrade(db, "base")
     assert "performance_metrics" not in inspect(db.engine).get_table_names()
     upgrade(db)
     assert _diff(db) == []

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from core.db.engine import Database
 from core.db.migrate import sync_winner_rule
 from core.db.models import Ad, PendingJob, PerformanceMetric, utcnow
-from core.settings import WinnerRule
+from core.domain.winner import WinnerRule
 
 
 def add_ad(db: Database, ad_id: str, hours_ago: float) -> None:

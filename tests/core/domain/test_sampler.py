@@ -50,7 +50,7 @@ def test_incremental_feedback_equals_refold_of_history() -> None:
     for h, n, c in history:
         feed(s, "a", h, n, c)
     snaps = [Snapshot((T0 + timedelta(hours=h)).timestamp(), n, c) for h, n, c in history]
-    assert s.evidence("e", "a") == fold_all(snaps, 12.0)
+    assert s.evidence("t1", "e", "a") == fold_all(snaps, 12.0)
 
 
 def test_repeated_and_out_of_order_snapshots() -> None:
@@ -59,7 +59,7 @@ def test_repeated_and_out_of_order_snapshots() -> None:
     assert feed(s, "a", 2, 500, 10) == []  # same snapshot again: nothing to do
     (late,) = feed(s, "a", 1, 200, 4)  # older than the last one: refold from history
     assert late.evidence is None
-    assert s.evidence("e", "a").last_trials == 500
+    assert s.evidence("t1", "e", "a").last_trials == 500
 
 
 def test_tenant_scoping() -> None:
@@ -68,6 +68,18 @@ def test_tenant_scoping() -> None:
         s.select("t2", "e")
     with pytest.raises(ExperimentNotFound):
         s.select("t1", "missing")
+
+
+def test_two_tenants_may_share_an_experiment_id() -> None:
+    s = state_with(ExperimentSpec("e", "t1", ("a", "b")), ExperimentSpec("e", "t2", ("a", "c")))
+    assert len(s) == 2
+    feed(s, "a", 0, 1000, 50, tenant="t2")
+    assert s.posterior("t1", "e")[0].tolist() == [1, 1]
+    assert s.posterior("t2", "e")[0].tolist() == [51, 1]
+    s.remove("t1", "e")
+    assert s.spec("t2", "e").ad_ids == ("a", "c")
+    with pytest.raises(ExperimentNotFound):
+        s.spec("t1", "e")
 
 
 def test_select_and_allocate_favour_the_better_arm() -> None:
@@ -97,7 +109,7 @@ def test_remove_and_replace() -> None:
     s = state_with(ExperimentSpec("e", "t1", ("a", "b")))
     s.add(ExperimentSpec("e", "t1", ("b", "c")))
     assert s.experiments_of("t1", "a") == [] and s.experiments_of("t1", "c") == ["e"]
-    s.remove("e")
+    s.remove("t1", "e")
     assert len(s) == 0 and s.experiments_of("t1", "b") == []
 
 

@@ -21,6 +21,7 @@ from core.domain.thompson import (
     posterior,
     prob_best,
     select,
+    split_cents,
     trials_successes,
 )
 
@@ -170,6 +171,25 @@ def test_allocation_is_proportional_inside_bounds() -> None:
 def test_allocation_rejects(weights, lo, hi, exc, match) -> None:  # noqa: ANN001
     with pytest.raises(exc, match=match):
         allocate_shares(np.array(weights), lo, hi)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    budget=st.floats(0, 1e9),
+    weights=st.lists(st.floats(0.01, 1), min_size=1, max_size=20),
+)
+def test_split_cents_adds_up_to_the_budget_in_cents(budget: float, weights: list[float]) -> None:
+    shares = np.array(weights) / math.fsum(weights)
+    amounts = split_cents(budget, shares)
+    cents = np.round(amounts * 100)
+    assert np.allclose(amounts * 100, cents)
+    assert int(cents.sum()) == round(budget * 100)
+    assert np.all(np.abs(amounts - shares * budget) <= 0.01 + 1e-9 * budget)
+
+
+def test_split_cents_keeps_exact_shares() -> None:
+    assert split_cents(1000, np.array([0.1, 0.6, 0.3])).tolist() == [100, 600, 300]
+    assert split_cents(10, np.array([1, 1, 1]) / 3).tolist() == [3.34, 3.33, 3.33]
 
 
 def test_negative_budget_rejected() -> None:

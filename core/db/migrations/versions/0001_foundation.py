@@ -11,12 +11,110 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from core.db import triggers
-
 revision = "0001_foundation"
 down_revision = None
 branch_labels = None
 depends_on = None
+
+# -- the triggers as this revision created them (frozen: never import live code here) --
+
+_SQLITE_CREATE = [
+    """
+CREATE TRIGGER trg_metrics_winner_insert AFTER INSERT ON performance_metrics
+FOR EACH ROW
+WHEN NEW.impressions >= (SELECT min_impressions FROM winner_rule WHERE id = 1)
+ AND (NEW.ctr > (SELECT min_ctr FROM winner_rule WHERE id = 1) OR NEW.roas > (SELECT min_roas FROM winner_rule WHERE id = 1))
+ AND (julianday(NEW.observed_at)
+      - julianday((SELECT launched_at FROM ads WHERE ads.ad_id = NEW.ad_id))) * 24.0
+     >= (SELECT min_hours_live FROM winner_rule WHERE id = 1)
+BEGIN
+  UPDATE pending_jobs SET payload = json_object('ad_id', NEW.ad_id, 'video_id', NEW.video_id, 'tenant_id', NEW.tenant_id, 'ctr', NEW.ctr, 'roas', NEW.roas, 'impressions', NEW.impressions, 'metrics_id', NEW.id), updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'
+   WHERE job_type = 'rag_index_winner' AND dedupe_key = NEW.tenant_id || ':' || NEW.ad_id AND status = 'pending';
+  INSERT INTO pending_jobs
+    (tenant_id, job_type, dedupe_key, payload, status, attempts, run_after, created_at, updated_at)
+  SELECT NEW.tenant_id, 'rag_index_winner', NEW.tenant_id || ':' || NEW.ad_id, json_object('ad_id', NEW.ad_id, 'video_id', NEW.video_id, 'tenant_id', NEW.tenant_id, 'ctr', NEW.ctr, 'roas', NEW.roas, 'impressions', NEW.impressions, 'metrics_id', NEW.id), 'pending', 0,
+         strftime('%Y-%m-%d %H:%M:%f', 'now') || '000', strftime('%Y-%m-%d %H:%M:%f', 'now') || '000', strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'
+   WHERE NOT EXISTS (SELECT 1 FROM pending_jobs
+                      WHERE job_type = 'rag_index_winner' AND dedupe_key = NEW.tenant_id || ':' || NEW.ad_id AND status = 'pending');
+END;
+""",
+    """
+CREATE TRIGGER trg_metrics_winner_update AFTER UPDATE ON performance_metrics
+FOR EACH ROW
+WHEN NEW.impressions >= (SELECT min_impressions FROM winner_rule WHERE id = 1)
+ AND (NEW.ctr > (SELECT min_ctr FROM winner_rule WHERE id = 1) OR NEW.roas > (SELECT min_roas FROM winner_rule WHERE id = 1))
+ AND (julianday(NEW.observed_at)
+      - julianday((SELECT launched_at FROM ads WHERE ads.ad_id = NEW.ad_id))) * 24.0
+     >= (SELECT min_hours_live FROM winner_rule WHERE id = 1)
+BEGIN
+  UPDATE pending_jobs SET payload = json_object('ad_id', NEW.ad_id, 'video_id', NEW.video_id, 'tenant_id', NEW.tenant_id, 'ctr', NEW.ctr, 'roas', NEW.roas, 'impressions', NEW.impressions, 'metrics_id', NEW.id), updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'
+   WHERE job_type = 'rag_index_winner' AND dedupe_key = NEW.tenant_id || ':' || NEW.ad_id AND status = 'pending';
+  INSERT INTO pending_jobs
+    (tenant_id, job_type, dedupe_key, payload, status, attempts, run_after, created_at, updated_at)
+  SELECT NEW.tenant_id, 'rag_index_winner', NEW.tenant_id || ':' || NEW.ad_id, json_object('ad_id', NEW.ad_id, 'video_id', NEW.video_id, 'tenant_id', NEW.tenant_id, 'ctr', NEW.ctr, 'roas', NEW.roas, 'impressions', NEW.impressions, 'metrics_id', NEW.id), 'pending', 0,
+         strftime('%Y-%m-%d %H:%M:%f', 'now') || '000', strftime('%Y-%m-%d %H:%M:%f', 'now') || '000', strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'
+   WHERE NOT EXISTS (SELECT 1 FROM pending_jobs
+                      WHERE job_type = 'rag_index_winner' AND dedupe_key = NEW.tenant_id || ':' || NEW.ad_id AND status = 'pending');
+END;
+""",
+]
+_SQLITE_DROP = [
+    "DROP TRIGGER IF EXISTS trg_metrics_winner_insert",
+    "DROP TRIGGER IF EXISTS trg_metrics_winner_update",
+]
+_POSTGRES_CREATE = [
+    """
+CREATE OR REPLACE FUNCTION adc_queue_winner() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  r winner_rule%ROWTYPE;
+  launched timestamptz;
+BEGIN
+  SELECT * INTO r FROM winner_rule WHERE id = 1;
+  IF NOT FOUND THEN RETURN NULL; END IF;
+  IF NEW.impressions < r.min_impressions OR NOT (NEW.ctr > r.min_ctr OR NEW.roas > r.min_roas) THEN
+    RETURN NULL;
+  END IF;
+  SELECT launched_at INTO launched FROM ads WHERE ad_id = NEW.ad_id;
+  IF launched IS NULL
+     OR EXTRACT(EPOCH FROM (NEW.observed_at - launched)) / 3600.0 < r.min_hours_live THEN
+    RETURN NULL;
+  END IF;
+  INSERT INTO pending_jobs
+    (tenant_id, job_type, dedupe_key, payload, status, attempts, run_after, created_at, updated_at)
+  VALUES (NEW.tenant_id, 'rag_index_winner', NEW.tenant_id || ':' || NEW.ad_id,
+          jsonb_build_object('ad_id', NEW.ad_id, 'video_id', NEW.video_id,
+                             'tenant_id', NEW.tenant_id, 'ctr', NEW.ctr, 'roas', NEW.roas,
+                             'impressions', NEW.impressions, 'metrics_id', NEW.id),
+          'pending', 0, now(), now(), now())
+  ON CONFLICT (job_type, dedupe_key) WHERE status = 'pending'
+  DO UPDATE SET payload = EXCLUDED.payload, updated_at = now();
+  RETURN NULL;
+END
+$$;
+""",
+    """
+CREATE TRIGGER trg_metrics_winner AFTER INSERT OR UPDATE ON performance_metrics
+FOR EACH ROW EXECUTE FUNCTION adc_queue_winner();
+""",
+    """
+CREATE OR REPLACE FUNCTION adc_notify_job() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('adcluster_jobs', NEW.job_type);
+  RETURN NULL;
+END
+$$;
+""",
+    """
+CREATE TRIGGER trg_pending_jobs_notify AFTER INSERT ON pending_jobs
+FOR EACH ROW EXECUTE FUNCTION adc_notify_job();
+""",
+]
+_POSTGRES_DROP = [
+    "DROP TRIGGER IF EXISTS trg_pending_jobs_notify ON pending_jobs",
+    "DROP FUNCTION IF EXISTS adc_notify_job()",
+    "DROP TRIGGER IF EXISTS trg_metrics_winner ON performance_metrics",
+    "DROP FUNCTION IF EXISTS adc_queue_winner()",
+]
 
 
 def upgrade() -> None:
@@ -265,13 +363,14 @@ def upgrade() -> None:
         )
 
     # ### end Alembic commands ###
-    dialect = op.get_bind().dialect.name
-    for stmt in triggers.create_statements(dialect):
+    postgres = op.get_bind().dialect.name == "postgresql"
+    for stmt in _POSTGRES_CREATE if postgres else _SQLITE_CREATE:
         op.execute(stmt)
 
 
 def downgrade() -> None:
-    for stmt in triggers.drop_statements(op.get_bind().dialect.name):
+    postgres = op.get_bind().dialect.name == "postgresql"
+    for stmt in _POSTGRES_DROP if postgres else _SQLITE_DROP:
         op.execute(stmt)
     # ### commands auto generated by Alembic - please adjust! ###
     with op.batch_alter_table("performance_metrics", schema=None) as batch_op:

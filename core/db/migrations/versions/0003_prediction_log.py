@@ -1,7 +1,7 @@
 """prediction log: every served prediction (SPEC §2)
 
-Revision ID: 0002_prediction_log
-Revises: 0001_foundation
+Revision ID: 0003_prediction_log
+Revises: 0002_tenant_scoped_ids
 Create Date: 2026-11-25 20:30:00
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0002_prediction_log"
-down_revision = "0001_foundation"
+revision = "0003_prediction_log"
+down_revision = "0002_tenant_scoped_ids"
 branch_labels = None
 depends_on = None
 

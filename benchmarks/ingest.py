@@ -70,9 +70,9 @@ def main() -> None:
     if needs_throwaway:
         raise SystemExit(f"PostgreSQL does not answer at {base}; set DATABASE_URL")
     url, schema = postgres.new_schema(base)
-    settings = Settings(database_url=url, api={"port": args.port, "max_batch_rows": args.batch})
+    settings = Settings.load(database_url=url, api={"max_batch_rows": args.batch})
     try:
-        running = runtime.up(settings, "local")
+        running = runtime.up(settings, "local", port=args.port)
         headers = auth_headers(settings)
         rng = np.random.default_rng(1)
         launched = (datetime.now(UTC) - timedelta(hours=48)).isoformat()

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args(argv)
-    settings = Settings(data_dir=args.data_dir, database_url=args.database_url)
+    settings = Settings.load(data_dir=args.data_dir, database_url=args.database_url)
     uvicorn.run(
         build_plain_app(settings),
         host=args.host,

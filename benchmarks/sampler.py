@@ -108,14 +108,14 @@ def in_process_side(
 def actor_side(impressions: np.ndarray, clicks: np.ndarray, seconds: float, batch: int) -> dict:
     import ray
 
-    from actors.sampler import get_or_create_sampler
+    from actors import catalogue
     from core.db.engine import Database
     from core.db.migrate import prepare
     from core.db.models import Ad, PerformanceMetric
     from core.settings import Settings
 
     tmp = Path(tempfile.mkdtemp(prefix="adc-bench-"))
-    settings = Settings(
+    settings = Settings.load(
         data_dir=str(tmp),
         database_url=f"sqlite:///{tmp / 'bench.db'}",
         ray={"namespace": f"bench-{uuid.uuid4().hex[:8]}"},
@@ -141,7 +141,7 @@ def actor_side(impressions: np.ndarray, clicks: np.ndarray, seconds: float, batc
         )
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        sampler = get_or_create_sampler(settings, SamplerConfig.load())
+        sampler = catalogue.get("thompson_sampler", settings, config=SamplerConfig.load())
         exp = ray.get(sampler.create_experiment.remote(tenant_id="default", ad_ids=ad_ids))
         ray.get(sampler.select.remote("default", exp, batch))  # warm up
 

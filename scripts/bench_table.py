@@ -1,10 +1,11 @@
 """The README's benchmark table, generated from ``benchmarks/results/*.json``.
 
 Each row: the script, what it measures (the first line of the script's docstring), the
-headline ``ratio`` and every other target the result records (``targets``: key -> target
-value; the measured value is the result's top-level key of the same name), each marked met
-or missed. ``python scripts/bench_table.py`` rewrites the table between the markers in
-README.md; ``--check`` exits 1 when README.md is stale (the test suite runs it).
+headline ``ratio`` and every other target the result records (``targets``: key -> minimum,
+or ``{"max": x}`` where lower is better; the measured value is the result's top-level key
+of the same name), each marked met or missed. ``python scripts/bench_table.py`` rewrites
+the table between the markers in README.md; ``--check`` exits 1 when README.md is stale
+(the test suite runs it).
 """
 
 from __future__ import annotations
@@ -31,13 +32,19 @@ def _what(script: Path) -> str:
 
 
 def _targets(result: dict[str, Any]) -> list[str]:
+    """``targets``: key -> minimum (a number) or ``{"max": x}`` (lower is better)."""
     cells = []
     for key, target in (result.get("targets") or {}).items():
         value = result.get(key)
-        if not isinstance(value, int | float) or not isinstance(target, int | float):
+        if not isinstance(value, int | float):
             continue
-        met = "✓" if value >= target else "✗"
-        cells.append(f"{key} {_number(value)} (≥ {_number(target)}) {met}")
+        if isinstance(target, dict) and isinstance(target.get("max"), int | float):
+            bound, met = f"≤ {_number(target['max'])}", value <= target["max"]
+        elif isinstance(target, int | float):
+            bound, met = f"≥ {_number(target)}", value >= target
+        else:
+            continue
+        cells.append(f"{key} {_number(value)} ({bound}) {'✓' if met else '✗'}")
     return cells
 
 

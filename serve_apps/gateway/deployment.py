@@ -50,10 +50,24 @@ class Gateway:
     def __serve_build_asgi_app__(self) -> FastAPI:
         return build_app(self.services)
 
+    def reconfigure(self, user_config: dict[str, Any]) -> None:
+        """``user_config`` of the deployment (``configs/serve.yaml``): applied at start and on
+        every ``serve deploy`` that changes it, with no restart."""
+        config = GatewayUserConfig.model_validate(user_config)
+        self.services.log_predictions = config.log_predictions
+
     def __del__(self) -> None:
         """On a graceful stop: write the predictions still queued."""
         if self.services.prediction_log is not None:
             self.services.prediction_log.close(timeout_s=3.0)
+
+
+class GatewayUserConfig(BaseModel):
+    """The Gateway deployment's ``user_config``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    log_predictions: bool  # write served predictions to prediction_log (SPEC §2)
 
 
 class GatewayArgs(BaseModel):

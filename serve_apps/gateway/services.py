@@ -56,6 +56,7 @@ class Services:
     db: Database
     actors: dict[str, ActorRef] = field(default_factory=dict)
     prediction_log: PredictionLogWriter | None = None
+    log_predictions: bool = True  # the Gateway's user_config can switch it off without restart
     extras: dict[str, Any] = field(default_factory=dict)
 
     def actor(self, name: str) -> ActorRef:

@@ -54,5 +54,7 @@ def test_readme_benchmark_table_is_generated_from_results() -> None:
 
 
 def test_table_marks_targets_met_and_missed() -> None:
-    cells = bench_table._targets({"ratio": 0.7, "x": 5.0, "targets": {"ratio": 0.8, "x": 4}})
-    assert cells == ["ratio 0.7 (≥ 0.8) ✗", "x 5 (≥ 4) ✓"]
+    targets = {"ratio": 0.8, "x": 4, "p99": {"max": 2}}
+    result = {"ratio": 0.7, "x": 5.0, "p99": 3, "targets": targets}
+    cells = bench_table._targets(result)
+    assert cells == ["ratio 0.7 (≥ 0.8) ✗", "x 5 (≥ 4) ✓", "p99 3 (≤ 2) ✗"]

@@ -112,7 +112,7 @@ async def predict_roas_route(body: RoasIn, services: ServicesDep, tenant: Tenant
         days_forward=f.days_forward,
         confidence=f.confidence,
     )
-    if services.prediction_log is not None:
+    if services.prediction_log is not None and services.log_predictions:
         services.prediction_log.submit(
             prediction_row(
                 tenant_id=tenant,

@@ -132,7 +132,10 @@ class MarketSimulator(AdPlatform):
         }
 
     def true_rates(
-        self, features: Mapping[str, float], call_to_action: str = "LEARN_MORE", ad_effect=0.0
+        self,
+        features: Mapping[str, float],
+        call_to_action: str = "LEARN_MORE",
+        ad_effect: float = 0.0,
     ) -> TrueRates:
         """The hidden rates of a creative with these features (``ad_effect``: the ad's own)."""
         c = self.config

@@ -25,7 +25,9 @@ def shipped_models() -> dict[str, type[BaseModel]]:
     from actors.catalogue import Catalogue
     from core.domain.pipeline import PipelinesFile
     from core.domain.roas import RoasFile
+    from core.domain.safety import SafetyConfig
     from core.domain.sampler import SamplerConfig
+    from core.platforms.config import PlatformsConfig
     from core.settings import Settings
     from core.video.config import VideoConfig
 
@@ -37,6 +39,8 @@ def shipped_models() -> dict[str, type[BaseModel]]:
         "pipelines.yaml": PipelinesFile,
         "video.yaml": VideoConfig,
         "serve.yaml": ServeDeploySchema,
+        "safety.yaml": SafetyConfig,
+        "platforms.yaml": PlatformsConfig,
     }
 
 

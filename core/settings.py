@@ -44,7 +44,7 @@ class PredictionLogSettings(ConfigModel):
     queue_size: int = Field(ge=1)
     batch_size: int = Field(ge=1)
     flush_interval_s: float = Field(gt=0)
-    max_retries: int = Field(ge=0)
+    max_in_flight: int = Field(ge=1)
 
 
 class RaySettings(ConfigModel):

@@ -13,23 +13,23 @@ from ray import serve
 from actors import catalogue
 from core.db.engine import Database
 from core.db.migrate import prepare
-from core.db.prediction_log import PredictionLogWriter
 from core.logs import configure_logging
 from core.settings import Settings
 from serve_apps.gateway.app import build_app
+from serve_apps.gateway.prediction_log import PredictionLogClient
 from serve_apps.gateway.services import ActorRef, Services
 
 
 def make_services(settings: Settings) -> Services:
-    """Settings, a database, the prediction log's writer and a lazy handle to every
-    catalogue actor."""
+    """Settings, a database, a lazy handle to every catalogue actor and the prediction log's
+    client."""
     db = Database(settings.db_url)
     actors = {
         role: ActorRef(lambda role=role: catalogue.get(role, settings))
         for role in catalogue.roles()
     }
-    writer = PredictionLogWriter(db, **settings.prediction_log.model_dump())
-    return Services(settings=settings, db=db, actors=actors, prediction_log=writer)
+    log = PredictionLogClient(actors["prediction_log"], settings.prediction_log)
+    return Services(settings=settings, db=db, actors=actors, prediction_log=log)
 
 
 @serve.deployment(name="Gateway")
@@ -56,10 +56,10 @@ class Gateway:
         config = GatewayUserConfig.model_validate(user_config)
         self.services.log_predictions = config.log_predictions
 
-    def __del__(self) -> None:
-        """On a graceful stop: write the predictions still queued."""
+    async def __del__(self) -> None:
+        """On a graceful stop (Serve awaits it): send the predictions still buffered."""
         if self.services.prediction_log is not None:
-            self.services.prediction_log.close(timeout_s=3.0)
+            await self.services.prediction_log.flush(timeout_s=3.0)
 
 
 class GatewayUserConfig(BaseModel):

@@ -20,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.db.prediction_log import PredictionLogWriter
+from serve_apps.gateway.prediction_log import PredictionLogClient
 
 router = APIRouter(tags=["health"])
 
@@ -114,16 +114,16 @@ async def metrics(request: Request) -> Response:
 
 
 class PredictionLogCollector:
-    """The prediction log writer's counters, read at scrape time."""
+    """The prediction log client's counters (this replica's), read at scrape time."""
 
-    def __init__(self, writer: PredictionLogWriter) -> None:
+    def __init__(self, writer: PredictionLogClient) -> None:
         self.writer = writer
 
     def collect(self) -> Iterator[Any]:
         w = self.writer
         yield CounterMetricFamily(
             "adcluster_prediction_log_dropped",
-            "Served predictions not written to prediction_log (queue full or database down).",
+            "Served predictions not written to prediction_log (buffer full, or a batch failed).",
             value=w.dropped,
         )
         yield CounterMetricFamily(
@@ -135,7 +135,7 @@ class PredictionLogCollector:
 
 
 def install_metrics(
-    app: FastAPI, replica: str | None = None, prediction_log: PredictionLogWriter | None = None
+    app: FastAPI, replica: str | None = None, prediction_log: PredictionLogClient | None = None
 ) -> GatewayMetrics:
     """The ``/metrics`` route and the counting middleware."""
     app.state.metrics = GatewayMetrics(replica)

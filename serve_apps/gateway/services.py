@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ray.actor import ActorHandle
 from ray.exceptions import ActorDiedError
 
 from core.db.engine import Database
-from core.db.prediction_log import PredictionLogWriter
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from serve_apps.gateway.prediction_log import PredictionLogClient
 
 
 class ActorRef:
@@ -49,13 +51,19 @@ class ActorRef:
         if isinstance(fut.exception(), ActorDiedError) and self._handle is handle:
             self._handle = None
 
+    def forget_if_dead(self, exc: BaseException | None) -> None:
+        """After a failed call: drop the handle if its actor died, so the next use recreates it
+        (call from the event loop)."""
+        if isinstance(exc, ActorDiedError):
+            self._handle = None
+
 
 @dataclass
 class Services:
     settings: Settings
     db: Database
     actors: dict[str, ActorRef] = field(default_factory=dict)
-    prediction_log: PredictionLogWriter | None = None
+    prediction_log: PredictionLogClient | None = None
     log_predictions: bool = True  # the Gateway's user_config can switch it off without restart
     extras: dict[str, Any] = field(default_factory=dict)
 

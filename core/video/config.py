@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from core.settings import read_yaml
 
@@ -32,8 +33,42 @@ class Encoding(BaseModel):
     audio_codec: str = "aac"
     audio_bitrate: int = Field(128_000, ge=8_000)
     container: str = "mp4"
-    threads: int = Field(0, ge=0, le=64)  # encoder threads; 0 = FFmpeg's choice
-    decode_threads: int = Field(1, ge=0, le=64)  # decord threads; 0 = its choice
+    threads: int = Field(0, ge=0, le=64)  # codec and filter threads; 0 = FFmpeg's choice
+    decode_threads: int = Field(0, ge=0, le=64)  # decoder threads; 0 = FFmpeg's choice
+
+
+class Decoding(BaseModel):
+    """How frames are read for analyses (``core.video.io.FrameReader``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["auto", "pyav", "decord"] = "auto"
+    # auto: PyAV (threaded, one cached scaler) for full-size reads; decord frame by frame for
+    # downscaled reads of sources up to this many pixels (measured faster there)
+    decord_max_pixels: int = Field(250_000, ge=0)
+
+
+class GpuCodecs(BaseModel):
+    """NVIDIA codecs of PyAV's FFmpeg, used when a task holds a GPU; CPU when they fail to open."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    decoder: str = "h264_cuvid"  # for H.264 inputs
+    encoder: str = "h264_nvenc"  # replaces libx264
+    encoder_options: dict[str, str] = {"preset": "p4", "cq": "23"}
+
+
+class Loudness(BaseModel):
+    """EBU R128 normalisation: true-peak limiter and convergence of the second pass."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    oversample: int = Field(4, ge=1, le=8)  # true-peak estimate (ITU-R BS.1770-4 annex 2)
+    lookahead_ms: float = Field(5.0, gt=0, le=50)
+    release_ms: float = Field(80.0, gt=0, le=1000)
+    tolerance_lu: float = Field(0.3, gt=0, le=1)
+    max_passes: int = Field(4, ge=1, le=10)
 
 
 class TaskResources(BaseModel):
@@ -74,6 +109,9 @@ class VideoConfig(BaseModel):
 
     limits: Limits = Limits()
     encoding: Encoding = Encoding()
+    decoding: Decoding = Decoding()
+    gpu_codecs: GpuCodecs = GpuCodecs()
+    loudness: Loudness = Loudness()
     resources: Resources = Resources()
     gpu_capable: list[str] = []
     batch: BatchConfig = BatchConfig()

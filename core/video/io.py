@@ -1,8 +1,9 @@
-"""The shared reader/writer layer: probe with PyAV, frames with decord, writing with PyAV.
+"""The shared reader/writer layer: probe with PyAV, RGB frames for analyses from the faster
+decoder for the read (PyAV threaded or decord), writing with PyAV.
 
 Frames are RGB ``uint8`` arrays of shape ``(height, width, 3)``; audio is float32
-planar, shape ``(channels, samples)``. Reads go in bounded chunks (``read_chunk_frames``)
-because decord's ``get_batch`` over a whole clip allocates it all at once.
+planar, shape ``(channels, samples)``. Reads go in bounded chunks (``read_chunk_frames``).
+Operations that write video go through :mod:`core.video.pipeline` instead (YUV, libavfilter).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import av
 import decord
 import numpy as np
+from av.video.reformatter import Interpolation, VideoReformatter
 
 from core.video.config import Encoding, Limits, get_video_config
 from core.video.errors import InvalidInputError
@@ -23,8 +25,10 @@ from core.video.safety import check_input_file
 
 decord.bridge.set_bridge("native")
 
-# decord threads of readers in the current operation (None: the config), set by the runner.
+# Codec and filter threads of the current operation (None: the config), set by the runner.
 codec_threads: ContextVar[int | None] = ContextVar("codec_threads", default=None)
+# Whether the current operation runs on a GPU it holds (NVDEC/NVENC are tried), set by the runner.
+use_gpu: ContextVar[bool] = ContextVar("use_gpu", default=False)
 
 # FFmpeg demuxers that turn arbitrary text into "video" (ANSI art); never a real input.
 _NOT_VIDEO_FORMATS = frozenset({"tty"})
@@ -94,16 +98,13 @@ def probe(path: str | Path, limits: Limits | None = None) -> VideoInfo:
             codec = vs.codec_context.name
             audio_rate = audio.codec_context.sample_rate if audio else None
             audio_channels = audio.codec_context.channels if audio else None
+            width, height = first.width, first.height
+            rate = vs.average_rate or vs.guessed_rate or vs.base_rate
+            fps = float(rate) if rate else 0.0
+            frame_count = int(vs.frames) or _count_packets(container, vs)
     except InvalidInputError:
         raise
-    except (av.FFmpegError, StopIteration, ValueError, OSError) as exc:
-        raise InvalidInputError(f"not a readable video file: {path.name} ({exc})") from exc
-    try:
-        vr = decord.VideoReader(str(path), ctx=decord.cpu(0))
-        frame_count = len(vr)
-        fps = float(vr.get_avg_fps())
-        height, width = vr[0].shape[:2]
-    except (decord.DECORDError, RuntimeError, IndexError) as exc:
+    except (av.FFmpegError, StopIteration, ValueError, OSError, ZeroDivisionError) as exc:
         raise InvalidInputError(f"not a readable video file: {path.name} ({exc})") from exc
     if frame_count <= 0 or fps <= 0:
         raise InvalidInputError(f"video has no frames: {path.name}")
@@ -130,31 +131,120 @@ def probe(path: str | Path, limits: Limits | None = None) -> VideoInfo:
     )
 
 
+def _count_packets(container: av.container.InputContainer, stream: av.video.VideoStream) -> int:
+    """Frames of a stream whose header does not say (Matroska): its packets, undecoded."""
+    container.seek(0)
+    return sum(1 for p in container.demux(stream) if p.size > 0)
+
+
 def _decode_threads() -> int:
     threads = codec_threads.get()
     return get_video_config().encoding.decode_threads if threads is None else threads
 
 
+def choose_backend(width: int, height: int, *, downscaled: bool) -> str:
+    """The faster reader for a read (``configs/video.yaml`` ``decoding``; figures in
+    docs/video.md): PyAV threaded with one cached scaler, except decord frame by frame for
+    downscaled reads of small sources."""
+    d = get_video_config().decoding
+    if d.backend != "auto":
+        return d.backend
+    return "decord" if downscaled and width * height <= d.decord_max_pixels else "pyav"
+
+
+class _PyAVFrames:
+    """Sequential PyAV decoding (frame threads) converted by one reused swscale context."""
+
+    def __init__(self, path: str, width: int, height: int) -> None:
+        self.path, self.width, self.height = path, width, height
+        self._reformatter = VideoReformatter()
+        self._open()
+
+    def _open(self) -> None:
+        self._container = av.open(self.path)
+        stream = self._container.streams.video[0]
+        stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = _decode_threads()
+        self._frames = self._container.decode(stream)
+        self.position = 0  # index of the next decoded frame
+
+    def rgb(self, frame: av.VideoFrame) -> np.ndarray:
+        out = self._reformatter.reformat(
+            frame,
+            width=self.width or None,
+            height=self.height or None,
+            format="rgb24",
+            interpolation=Interpolation.BICUBIC,
+        )
+        return out.to_ndarray()
+
+    def read(self, wanted: Sequence[int]) -> Iterator[np.ndarray]:
+        """RGB frames at ascending ``wanted`` indices (rewinds when asked to go back)."""
+        if wanted and wanted[0] < self.position:
+            self._container.close()
+            self._open()
+        want = iter(wanted)
+        target = next(want, None)
+        while target is not None:
+            frame = next(self._frames, None)
+            if frame is None:
+                raise IndexError(f"frame {target} is past the end of {Path(self.path).name}")
+            index, self.position = self.position, self.position + 1
+            if index == target:
+                arr = self.rgb(frame)
+                while target == index:
+                    yield arr
+                    target = next(want, None)
+
+    def close(self) -> None:
+        self._container.close()
+
+
 class FrameReader:
-    """decord-backed frame access in bounded chunks, optionally downscaled at decode."""
+    """RGB frames in bounded chunks, optionally downscaled at decode, from the faster
+    backend for the read (:func:`choose_backend`)."""
 
     def __init__(
-        self, path: str | Path, *, width: int = -1, height: int = -1, chunk: int | None = None
+        self,
+        path: str | Path,
+        *,
+        width: int = -1,
+        height: int = -1,
+        chunk: int | None = None,
+        backend: str | None = None,
     ) -> None:
-        self._vr = decord.VideoReader(
-            str(path),
-            ctx=decord.cpu(0),
-            width=width,
-            height=height,
-            num_threads=_decode_threads(),
-        )
+        self.path = str(path)
         self.chunk = chunk or get_video_config().limits.read_chunk_frames
-        self.frame_count = len(self._vr)
-        self.fps = float(self._vr.get_avg_fps())
+        with av.open(self.path) as container:
+            vs = container.streams.video[0]
+            src_w, src_h = vs.width, vs.height
+            rate = vs.average_rate or vs.guessed_rate or vs.base_rate
+            self.fps = float(rate) if rate else 0.0
+            self.frame_count = int(vs.frames) or _count_packets(container, vs)
+        downscaled = width > 0 and height > 0 and (width, height) != (src_w, src_h)
+        self.backend = backend or choose_backend(src_w, src_h, downscaled=downscaled)
+        if self.backend == "decord":
+            self._vr = decord.VideoReader(
+                self.path, ctx=decord.cpu(0), width=width, height=height,
+                num_threads=_decode_threads(),
+            )  # fmt: skip
+            self.frame_count = len(self._vr)
+            self._av = None
+        else:
+            w, h = (width, height) if downscaled else (0, 0)
+            self._av = _PyAVFrames(self.path, w, h)
 
     def get(self, indices: Sequence[int]) -> np.ndarray:
         """Frames at ``indices``, shape ``(len(indices), h, w, 3)``."""
-        return self._vr.get_batch(list(indices)).asnumpy()
+        idx = list(indices)
+        if self._av is None:
+            return self._vr.get_batch(idx).asnumpy()
+        order = sorted(range(len(idx)), key=idx.__getitem__)
+        frames = list(self._av.read([idx[k] for k in order]))
+        out = [np.empty(0)] * len(idx)
+        for k, f in zip(order, frames, strict=True):
+            out[k] = f
+        return np.stack(out) if out else np.empty((0, 0, 0, 3), np.uint8)
 
     def chunks(
         self, indices: Iterable[int] | None = None
@@ -342,6 +432,7 @@ __all__ = [
     "VideoInfo",
     "VideoWriter",
     "available_codec",
+    "choose_backend",
     "encode_audio",
     "even",
     "probe",

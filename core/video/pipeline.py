@@ -241,6 +241,15 @@ class Sink:
         self.path.unlink(missing_ok=True)
 
 
+def align_even(rgba: np.ndarray, x: int, y: int) -> tuple[np.ndarray, int, int]:
+    """``overlay`` on 4:2:0 frames rounds positions down to even: pad the image with a
+    transparent column/row instead, so that it lands where asked."""
+    dx, dy = x % 2, y % 2
+    if dx or dy:
+        rgba = np.pad(rgba, ((dy, 0), (dx, 0), (0, 0)))
+    return rgba, x - dx, y - dy
+
+
 @dataclass
 class Overlay:
     """A second input of the graph: RGBA images shown by an ``overlay`` filter.

@@ -131,6 +131,7 @@ def band_schedule(
     """One full-width band covering every cue box: its top row, the images it shows from each
     change on (``None``: nothing), and the frame windows ``[a, b)`` with a caption."""
     top = min(y for *_, y in placed)
+    top -= top % 2  # overlay on 4:2:0 frames puts images at even rows
     bottom = max(y + img.shape[0] for _, img, _, y in placed)
     windows = [(first_frame_at(c.start_s, fps), first_frame_at(c.end_s, fps)) for c, *_ in placed]
     changes = sorted({t for w in windows for t in w})

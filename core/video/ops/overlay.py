@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from core.video.errors import VideoError
 from core.video.ops.base import OpConfig, OpContext, OpOutput, write_video
-from core.video.pipeline import Filter, Overlay, first_frame_at
+from core.video.pipeline import Filter, Overlay, align_even, first_frame_at
 from core.video.safety import resolve_inside
 
 Position = Literal["top_left", "top_right", "bottom_left", "bottom_right", "center"]
@@ -91,11 +91,12 @@ def run(ctx: OpContext, cfg: OverlayConfig) -> OpOutput:
     fps = ctx.info.fps
     first = first_frame_at(cfg.start_s, fps)
     last = first_frame_at(cfg.end_s, fps) if cfg.end_s is not None else None
+    image, ex, ey = align_even(with_opacity(mark, cfg.opacity), x, y)
     out, codecs = write_video(
         ctx,
         (w, h),
-        filters=[overlay_filter(x, y, first, last)],
-        overlays=[Overlay(0, [(0, with_opacity(mark, cfg.opacity))])],
+        filters=[overlay_filter(ex, ey, first, last)],
+        overlays=[Overlay(0, [(0, image)])],
     )
     box = [x, y, int(mark.shape[1]), int(mark.shape[0])]
     return OpOutput([str(out)], {"box": box, "codecs": codecs})

@@ -71,10 +71,23 @@ def place_filters(
         return [_scale(nw, nh), ("crop", {"w": str(tw), "h": str(th), "x": str(x), "y": str(y)})]
     colour = "0x{:02x}{:02x}{:02x}".format(*pad)
     x, y = (tw - nw) // 2, (th - nh) // 2
-    return [
-        _scale(nw, nh),
-        ("pad", {"w": str(tw), "h": str(th), "x": str(x), "y": str(y), "color": colour}),
+    # pad drops the last row/column of an odd-sized 4:2:0 picture and rounds the offsets down
+    # to even: scale one row/column larger, then paint the extra line with the pad colour
+    sw, sh = min(nw + nw % 2, tw), min(nh + nh % 2, th)
+    px, py = x - x % 2, y - y % 2
+    filters = [
+        _scale(sw, sh),
+        ("pad", {"w": str(tw), "h": str(th), "x": str(px), "y": str(py), "color": colour}),
     ]
+    for bx, by, bw, bh in ((px + nw, py, sw - nw, sh), (px, py + nh, sw, sh - nh)):
+        if bw > 0 and bh > 0:
+            filters.append(_box(bx, by, bw, bh, colour))
+    return filters
+
+
+def _box(x: int, y: int, w: int, h: int, colour: str) -> Filter:
+    args = {"x": str(x), "y": str(y), "w": str(w), "h": str(h), "color": colour, "t": "fill"}
+    return ("drawbox", args)
 
 
 def run(ctx: OpContext, cfg: ResizeConfig) -> OpOutput:

@@ -25,7 +25,7 @@ import numpy as np
 from core.video.config import Encoding, GpuCodecs, VideoConfig
 from core.video.io import AudioTrack, available_codec, codec_threads, encode_audio, use_gpu
 
-_AV_ERRORS = (av.FFmpegError, OSError, ValueError)
+_AV_ERRORS = (av.FFmpegError, OSError, ValueError, RuntimeError)
 
 Filter = tuple[str, dict[str, Any]]
 
@@ -105,7 +105,6 @@ class Source:
         ctx = av.codec.CodecContext.create(name, "r")
         ctx.extradata = self.stream.codec_context.extradata
         ctx.width, ctx.height = self.stream.width, self.stream.height
-        ctx.time_base = self.stream.time_base
         ctx.open()
         return ctx
 
@@ -170,36 +169,59 @@ class Sink:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.rate = frame_rate(fps)
-        self.container = av.open(str(path), mode="w")
-        name = available_codec(codec or encoding.video_codec, encoding.fallback_codec)
-        options: dict[str, str] = {}
-        if gpu is not None and name in ("libx264", "h264"):
-            err = _gpu_codec_error(gpu.encoder, "w", width, height)
-            if err is None:
-                name, options = gpu.encoder, dict(gpu.encoder_options)
-            else:
-                report.fallbacks.append(err)
-        if name in ("libx264", "h264"):
-            options = {
+        self.size = (width, height)
+        self._tb = 1 / self.rate  # the stream's own time base changes when the header is written
+        cpu = available_codec(codec or encoding.video_codec, encoding.fallback_codec)
+        cpu_options = (
+            {
                 "crf": str(crf if crf is not None else encoding.crf),
                 "preset": preset or encoding.preset,
             }
-        self.video = self.container.add_stream(name, rate=self.rate)
-        self.video.width, self.video.height = width, height
-        self.video.pix_fmt = encoding.pixel_format
-        self._tb = 1 / self.rate  # the stream's own time base changes when the header is written
-        self.video.time_base = self._tb
-        self.video.codec_context.thread_count = encoding.threads or threads()
-        if options:
-            self.video.options = options
-        else:
-            self.video.bit_rate = max(400_000, width * height * 4)
+            if cpu in ("libx264", "h264")
+            else {}
+        )
+        name = cpu
+        if gpu is not None and cpu in ("libx264", "h264"):
+            err = _gpu_codec_error(gpu.encoder, "w", width, height)
+            if err is None:
+                try:
+                    self._open(gpu.encoder, dict(gpu.encoder_options), encoding, check=True)
+                    name = gpu.encoder
+                except _AV_ERRORS as exc:
+                    report.fallbacks.append(f"{gpu.encoder}: {exc}")
+            else:
+                report.fallbacks.append(err)
+        if name == cpu:
+            self._open(cpu, cpu_options, encoding)
         report.encoder = name
         self.codec = name
         self.encoding = encoding
         self.audio: av.stream.Stream | None = None
         self._track: AudioTrack | None = None
         self.count = 0
+
+    def _open(
+        self, name: str, options: dict[str, str], encoding: Encoding, *, check: bool = False
+    ) -> None:
+        """Create the container and its video stream; ``check`` opens the encoder now (and
+        removes the file again if it cannot open)."""
+        self.container = av.open(str(self.path), mode="w")
+        self.video = self.container.add_stream(name, rate=self.rate)
+        self.video.width, self.video.height = self.size
+        self.video.pix_fmt = encoding.pixel_format
+        self.video.time_base = self._tb
+        self.video.codec_context.thread_count = encoding.threads or threads()
+        if options:
+            self.video.options = options
+        else:
+            self.video.bit_rate = max(400_000, self.size[0] * self.size[1] * 4)
+        if check:
+            try:
+                self.video.codec_context.open()
+            except _AV_ERRORS:
+                self.container.close()
+                self.path.unlink(missing_ok=True)
+                raise
 
     def copy_audio_from(self, stream: av.audio.AudioStream) -> bool:
         """Add an audio stream that takes ``stream``'s packets as they are (if the container

@@ -68,7 +68,7 @@ class Loudness(BaseModel):
     lookahead_ms: float = Field(5.0, gt=0, le=50)
     release_ms: float = Field(80.0, gt=0, le=1000)
     tolerance_lu: float = Field(0.3, gt=0, le=1)
-    max_passes: int = Field(4, ge=1, le=10)
+    max_passes: int = Field(6, ge=1, le=10)
 
 
 class TaskResources(BaseModel):

@@ -12,6 +12,8 @@ it cannot open.
 from __future__ import annotations
 
 import math
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -413,29 +415,16 @@ def transform(
                 items = _chain(head, items)
         else:
             items = src.packets(0, fps, with_audio=copy_audio)
-        graph: Graph | None = None
-        top = -1  # the last source index pushed (an overlay may run past the video's end)
-        for item in items:
-            if not isinstance(item, tuple):
-                if copy_audio:
-                    sink.mux_audio(item)
-                continue
-            index, frame = item
-            if index < first or index >= last:
-                if index >= last and not copy_audio:
-                    break
-                continue
-            if graph is None:
-                graph = Graph(
-                    frame.width, frame.height, frame.format.name, sink.rate, filters,
-                    out_format=vc.encoding.pixel_format, overlays=overlays,
-                )  # fmt: skip
-            top = index
-            for f in graph.push(index, frame):
-                _emit(sink, f, repeats, top)
-        if graph is not None:
-            for f in graph.push(0, None):
-                _emit(sink, f, repeats, top)
+        layout = _Layout(first, last, copy_audio, sink.rate, filters, overlays, repeats)
+        # decoding and filtering run on a second thread, encoding and muxing on this one:
+        # PyAV releases the GIL inside FFmpeg, so the two overlap (NOTES: ~1.5 of 2 cores
+        # were busy with one thread)
+        for kind, obj, count in _threaded(_produce(items, layout, vc.encoding.pixel_format)):
+            if kind == "a":
+                sink.mux_audio(obj)
+            else:
+                for _ in range(count):
+                    sink.write(obj)
         sink.close()
     except BaseException:
         if sink is not None:
@@ -446,14 +435,98 @@ def transform(
     return report
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """What the decoding side needs to know about the output."""
+
+    first: int
+    last: int
+    copy_audio: bool
+    rate: Fraction
+    filters: Sequence[Filter]
+    overlays: Sequence[Overlay]
+    repeats: np.ndarray | None
+
+
+def _produce(items: Iterator[Any], lay: _Layout, pix_fmt: str) -> Iterator[tuple[str, Any, int]]:
+    """``("a", packet, 0)`` for audio to copy, ``("v", frame, times)`` for filtered frames."""
+    graph: Graph | None = None
+    top = -1  # the last source index pushed (an overlay may run past the video's end)
+    for item in items:
+        if not isinstance(item, tuple):
+            if lay.copy_audio:
+                yield "a", item, 0
+            continue
+        index, frame = item
+        if index < lay.first or index >= lay.last:
+            if index >= lay.last and not lay.copy_audio:
+                break
+            continue
+        if graph is None:
+            graph = Graph(
+                frame.width, frame.height, frame.format.name, lay.rate, lay.filters,
+                out_format=pix_fmt, overlays=lay.overlays,
+            )  # fmt: skip
+        top = index
+        for f in graph.push(index, frame):
+            yield "v", f, _times(f, lay.repeats, top)
+    if graph is not None:
+        for f in graph.push(0, None):
+            yield "v", f, _times(f, lay.repeats, top)
+
+
+def _times(frame: av.VideoFrame, repeats: np.ndarray | None, top: int) -> int:
+    """How many times a filtered frame (stamped with its source index) is written."""
+    if frame.pts > top:
+        return 0
+    if repeats is None:
+        return 1
+    return int(repeats[frame.pts]) if frame.pts < len(repeats) else 0
+
+
+_DONE = object()
+
+
+def _threaded(gen: Iterator[Any], depth: int = 8) -> Iterator[Any]:
+    """Run ``gen`` on a worker thread, ``depth`` items ahead; its errors re-raise here."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in gen:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_DONE)
+        except BaseException as exc:  # handed to the consuming thread
+            q.put(exc)
+
+    worker = threading.Thread(target=work, name="video-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        worker.join()
+
+
 def _chain(head: Any, rest: Iterator[Any]) -> Iterator[Any]:
     yield head
     yield from rest
-
-
-def _emit(sink: Sink, frame: av.VideoFrame, repeats: np.ndarray | None, top: int) -> None:
-    if frame.pts > top:
-        return
-    n = 1 if repeats is None else (int(repeats[frame.pts]) if frame.pts < len(repeats) else 0)
-    for _ in range(n):
-        sink.write(frame)

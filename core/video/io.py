@@ -91,6 +91,7 @@ def probe(path: str | Path, limits: Limits | None = None) -> VideoInfo:
                     f"not a readable video file: no video stream in {path.name}"
                 )
             vs = container.streams.video[0]
+            vs.codec_context.thread_count = 1  # one frame: no decoder thread pool to start
             first = next(container.decode(vs), None)
             if first is None:
                 raise InvalidInputError(f"no decodable video frame in {path.name}")

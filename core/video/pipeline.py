@@ -462,6 +462,10 @@ def _produce(items: Iterator[Any], lay: _Layout, pix_fmt: str) -> Iterator[tuple
             if index >= lay.last and not lay.copy_audio:
                 break
             continue
+        if not lay.filters and frame.format.name == pix_fmt:  # nothing to filter
+            frame.pts = index
+            yield "v", frame, _times(frame, lay.repeats, index)
+            continue
         if graph is None:
             graph = Graph(
                 frame.width, frame.height, frame.format.name, lay.rate, lay.filters,

@@ -156,13 +156,15 @@ def choose_backend(width: int, height: int, *, downscaled: bool) -> str:
 class _PyAVFrames:
     """Sequential PyAV decoding (frame threads) converted by one reused swscale context."""
 
-    def __init__(self, path: str, width: int, height: int) -> None:
+    def __init__(
+        self, path: str, width: int, height: int, container: av.container.InputContainer
+    ) -> None:
         self.path, self.width, self.height = path, width, height
         self._reformatter = VideoReformatter()
-        self._open()
+        self._open(container)
 
-    def _open(self) -> None:
-        self._container = av.open(self.path)
+    def _open(self, container: av.container.InputContainer | None = None) -> None:
+        self._container = container or av.open(self.path)
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
         stream.codec_context.thread_count = _decode_threads()
@@ -175,7 +177,8 @@ class _PyAVFrames:
             width=self.width or None,
             height=self.height or None,
             format="rgb24",
-            interpolation=Interpolation.BICUBIC,
+            # downscaling: bicubic, decord's scaler (statistics do not move with the backend)
+            interpolation=Interpolation.BICUBIC if self.width else None,
         )
         return out.to_ndarray()
 
@@ -216,24 +219,28 @@ class FrameReader:
     ) -> None:
         self.path = str(path)
         self.chunk = chunk or get_video_config().limits.read_chunk_frames
-        with av.open(self.path) as container:
-            vs = container.streams.video[0]
-            src_w, src_h = vs.width, vs.height
-            rate = vs.average_rate or vs.guessed_rate or vs.base_rate
-            self.fps = float(rate) if rate else 0.0
-            self.frame_count = int(vs.frames) or _count_packets(container, vs)
+        container = av.open(self.path)  # one open: metadata, then (PyAV) the frames
+        vs = container.streams.video[0]
+        src_w, src_h = vs.width, vs.height
+        rate = vs.average_rate or vs.guessed_rate or vs.base_rate
+        self.fps = float(rate) if rate else 0.0
+        counted = not vs.frames
+        self.frame_count = int(vs.frames) or _count_packets(container, vs)
         downscaled = width > 0 and height > 0 and (width, height) != (src_w, src_h)
         self.backend = backend or choose_backend(src_w, src_h, downscaled=downscaled)
+        self._av: _PyAVFrames | None = None
         if self.backend == "decord":
+            container.close()
             self._vr = decord.VideoReader(
                 self.path, ctx=decord.cpu(0), width=width, height=height,
                 num_threads=_decode_threads(),
             )  # fmt: skip
             self.frame_count = len(self._vr)
-            self._av = None
         else:
+            if counted:  # the packet count read the file: start again
+                container.seek(0)
             w, h = (width, height) if downscaled else (0, 0)
-            self._av = _PyAVFrames(self.path, w, h)
+            self._av = _PyAVFrames(self.path, w, h, container)
 
     def get(self, indices: Sequence[int]) -> np.ndarray:
         """Frames at ``indices``, shape ``(len(indices), h, w, 3)``."""
@@ -241,11 +248,12 @@ class FrameReader:
         if self._av is None:
             return self._vr.get_batch(idx).asnumpy()
         order = sorted(range(len(idx)), key=idx.__getitem__)
-        frames = list(self._av.read([idx[k] for k in order]))
-        out = [np.empty(0)] * len(idx)
-        for k, f in zip(order, frames, strict=True):
+        out: np.ndarray | None = None
+        for k, f in zip(order, self._av.read([idx[k] for k in order]), strict=True):
+            if out is None:
+                out = np.empty((len(idx), *f.shape), np.uint8)
             out[k] = f
-        return np.stack(out) if out else np.empty((0, 0, 0, 3), np.uint8)
+        return out if out is not None else np.empty((0, 0, 0, 3), np.uint8)
 
     def chunks(
         self, indices: Iterable[int] | None = None

@@ -60,8 +60,7 @@ def _gpu_codec_error(name: str, mode: str, width: int, height: int) -> str | Non
         ctx.width, ctx.height = width, height
         if mode == "w":
             ctx.pix_fmt, ctx.time_base = "yuv420p", Fraction(1, 30)
-        ctx.open()
-        ctx.close() if hasattr(ctx, "close") else None
+        ctx.open()  # released with the object
     except _AV_ERRORS as exc:
         return f"{name} unavailable ({type(exc).__name__}: {exc})"
     return None

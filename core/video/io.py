@@ -8,6 +8,7 @@ Operations that write video go through :mod:`core.video.pipeline` instead (YUV, 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -180,7 +181,10 @@ class _PyAVFrames:
             # downscaling: bicubic, decord's scaler (statistics do not move with the backend)
             interpolation=Interpolation.BICUBIC if self.width else None,
         )
-        return out.to_ndarray()
+        # a view on the converted frame's buffer (copied once, into the caller's array)
+        plane = out.planes[0]
+        rows = np.frombuffer(plane, np.uint8).reshape(out.height, plane.line_size)
+        return rows[:, : out.width * 3].reshape(out.height, out.width, 3)
 
     def read(self, wanted: Sequence[int]) -> Iterator[np.ndarray]:
         """RGB frames at ascending ``wanted`` indices (rewinds when asked to go back)."""
@@ -242,15 +246,14 @@ class FrameReader:
             w, h = (width, height) if downscaled else (0, 0)
             self._av = _PyAVFrames(self.path, w, h, container)
 
-    def get(self, indices: Sequence[int]) -> np.ndarray:
-        """Frames at ``indices``, shape ``(len(indices), h, w, 3)``."""
+    def get(self, indices: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:
+        """Frames at ``indices``, shape ``(len(indices), h, w, 3)`` (into ``out`` if it fits)."""
         idx = list(indices)
         if self._av is None:
             return self._vr.get_batch(idx).asnumpy()
         order = sorted(range(len(idx)), key=idx.__getitem__)
-        out: np.ndarray | None = None
         for k, f in zip(order, self._av.read([idx[k] for k in order]), strict=True):
-            if out is None:
+            if out is None or out.shape != (len(idx), *f.shape):
                 out = np.empty((len(idx), *f.shape), np.uint8)
             out[k] = f
         return out if out is not None else np.empty((0, 0, 0, 3), np.uint8)
@@ -258,11 +261,20 @@ class FrameReader:
     def chunks(
         self, indices: Iterable[int] | None = None
     ) -> Iterator[tuple[list[int], np.ndarray]]:
-        """``(indices, frames)`` pairs of at most ``chunk`` frames, in order."""
+        """``(indices, frames)`` pairs of at most ``chunk`` frames, in order.
+
+        Two arrays take turns: the one before last is filled again when nothing outside refers
+        to it any more (a fresh 16-frame HD array costs page faults on every frame)."""
         idx = list(range(self.frame_count)) if indices is None else list(indices)
-        for i in range(0, len(idx), self.chunk):
+        bufs: list[np.ndarray | None] = [None, None]
+        for n, i in enumerate(range(0, len(idx), self.chunk)):
             part = idx[i : i + self.chunk]
-            yield part, self.get(part)
+            old = bufs[n % 2]
+            bufs[n % 2] = None  # only ``old`` may hold it now
+            free = old is not None and sys.getrefcount(old) <= 2  # ``old`` and the argument
+            bufs[n % 2] = self.get(part, old if free else None)
+            del old
+            yield part, bufs[n % 2]  # type: ignore[misc]
 
     def frames(self, indices: Iterable[int] | None = None) -> Iterator[np.ndarray]:
         """One frame at a time (read in chunks underneath)."""

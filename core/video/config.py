@@ -43,7 +43,7 @@ class Decoding(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     backend: Literal["auto", "pyav", "decord"] = "auto"
-    # auto: PyAV (threaded, one cached scaler) for full-size reads; decord frame by frame for
+    # auto: PyAV (threaded, one cached scaler) for full-size reads; decord (chunked get_batch) for
     # downscaled reads of sources up to this many pixels (measured faster there)
     decord_max_pixels: int = Field(250_000, ge=0)
 

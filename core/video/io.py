@@ -146,7 +146,7 @@ def _decode_threads() -> int:
 
 def choose_backend(width: int, height: int, *, downscaled: bool) -> str:
     """The faster reader for a read (``configs/video.yaml`` ``decoding``; figures in
-    docs/video.md): PyAV threaded with one cached scaler, except decord frame by frame for
+    docs/video.md): PyAV threaded with one cached scaler, except decord (chunked get_batch) for
     downscaled reads of small sources."""
     d = get_video_config().decoding
     if d.backend != "auto":

@@ -416,8 +416,8 @@ def transform(
             items = src.packets(0, fps, with_audio=copy_audio)
         layout = _Layout(first, last, copy_audio, sink.rate, filters, overlays, repeats)
         # decoding and filtering run on a second thread, encoding and muxing on this one:
-        # PyAV releases the GIL inside FFmpeg, so the two overlap (NOTES: ~1.5 of 2 cores
-        # were busy with one thread)
+        # PyAV releases the GIL inside FFmpeg, so the two overlap (with one thread, about 1.5
+        # of 2 cores were busy)
         for kind, obj, count in _threaded(_produce(items, layout, vc.encoding.pixel_format)):
             if kind == "a":
                 sink.mux_audio(obj)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -32,8 +33,36 @@ class Encoding(ConfigModel):
     audio_codec: str
     audio_bitrate: int = Field(ge=8_000)
     container: str
-    threads: int = Field(ge=0, le=64)  # encoder threads; 0 = FFmpeg's choice
-    decode_threads: int = Field(ge=0, le=64)  # decord threads; 0 = its choice
+    threads: int = Field(ge=0, le=64)  # codec and filter threads; 0 = FFmpeg's choice
+    decode_threads: int = Field(ge=0, le=64)  # decoder threads; 0 = FFmpeg's choice
+
+
+class Decoding(ConfigModel):
+    """How frames are read for analyses (``core.video.io.FrameReader``)."""
+
+    backend: Literal["auto", "pyav", "decord"]
+    # auto: PyAV (threaded, one cached scaler) for full-size reads; decord (chunked get_batch) for
+    # downscaled reads of sources up to this many pixels (measured faster there)
+    decord_max_pixels: int = Field(ge=0)
+
+
+class GpuCodecs(ConfigModel):
+    """NVIDIA codecs of PyAV's FFmpeg, used when a task holds a GPU; CPU when they fail to open."""
+
+    enabled: bool
+    decoder: str  # for H.264 inputs
+    encoder: str  # replaces libx264
+    encoder_options: dict[str, str]
+
+
+class Loudness(ConfigModel):
+    """EBU R128 normalisation: true-peak limiter and convergence of the second pass."""
+
+    oversample: int = Field(ge=1, le=8)  # true-peak estimate (ITU-R BS.1770-4 annex 2)
+    lookahead_ms: float = Field(gt=0, le=50)
+    release_ms: float = Field(gt=0, le=1000)
+    tolerance_lu: float = Field(gt=0, le=1)
+    max_passes: int = Field(ge=1, le=10)
 
 
 class TaskResources(ConfigModel):
@@ -73,6 +102,9 @@ class VideoConfig(ConfigModel):
 
     limits: Limits
     encoding: Encoding
+    decoding: Decoding
+    gpu_codecs: GpuCodecs
+    loudness: Loudness
     resources: Resources
     gpu_capable: list[str]
     batch: BatchConfig
@@ -84,7 +116,7 @@ class VideoConfig(ConfigModel):
 
     @classmethod
     def load(cls, path: Path | None = None) -> VideoConfig:
-        """``configs/video.yaml`` through the config loader."""
+        """Read the YAML (``config_dir()/video.yaml``); defaults when it is absent."""
         return load_config("video.yaml", cls, path=path)
 
 

@@ -1,12 +1,14 @@
-"""The shared reader/writer layer: probe with PyAV, frames with decord, writing with PyAV.
+"""The shared reader/writer layer: probe with PyAV, RGB frames for analyses from the faster
+decoder for the read (PyAV threaded or decord), writing with PyAV.
 
 Frames are RGB ``uint8`` arrays of shape ``(height, width, 3)``; audio is float32
-planar, shape ``(channels, samples)``. Reads go in bounded chunks (``read_chunk_frames``)
-because decord's ``get_batch`` over a whole clip allocates it all at once.
+planar, shape ``(channels, samples)``. Reads go in bounded chunks (``read_chunk_frames``).
+Operations that write video go through :mod:`core.video.pipeline` instead (YUV, libavfilter).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from pathlib import Path
 import av
 import decord
 import numpy as np
+from av.video.reformatter import Interpolation, VideoReformatter
 
 from core.video.config import Encoding, Limits, get_video_config
 from core.video.errors import InvalidInputError
@@ -23,8 +26,10 @@ from core.video.safety import check_input_file
 
 decord.bridge.set_bridge("native")
 
-# decord threads of readers in the current operation (None: the config), set by the runner.
+# Codec and filter threads of the current operation (None: the config), set by the runner.
 codec_threads: ContextVar[int | None] = ContextVar("codec_threads", default=None)
+# Whether the current operation runs on a GPU it holds (NVDEC/NVENC are tried), set by the runner.
+use_gpu: ContextVar[bool] = ContextVar("use_gpu", default=False)
 
 # FFmpeg demuxers that turn arbitrary text into "video" (ANSI art); never a real input.
 _NOT_VIDEO_FORMATS = frozenset({"tty"})
@@ -87,6 +92,7 @@ def probe(path: str | Path, limits: Limits | None = None) -> VideoInfo:
                     f"not a readable video file: no video stream in {path.name}"
                 )
             vs = container.streams.video[0]
+            vs.codec_context.thread_count = 1  # one frame: no decoder thread pool to start
             first = next(container.decode(vs), None)
             if first is None:
                 raise InvalidInputError(f"no decodable video frame in {path.name}")
@@ -94,16 +100,13 @@ def probe(path: str | Path, limits: Limits | None = None) -> VideoInfo:
             codec = vs.codec_context.name
             audio_rate = audio.codec_context.sample_rate if audio else None
             audio_channels = audio.codec_context.channels if audio else None
+            width, height = first.width, first.height
+            rate = vs.average_rate or vs.guessed_rate or vs.base_rate
+            fps = float(rate) if rate else 0.0
+            frame_count = int(vs.frames) or _count_packets(container, vs)
     except InvalidInputError:
         raise
-    except (av.FFmpegError, StopIteration, ValueError, OSError) as exc:
-        raise InvalidInputError(f"not a readable video file: {path.name} ({exc})") from exc
-    try:
-        vr = decord.VideoReader(str(path), ctx=decord.cpu(0))
-        frame_count = len(vr)
-        fps = float(vr.get_avg_fps())
-        height, width = vr[0].shape[:2]
-    except (decord.DECORDError, RuntimeError, IndexError) as exc:
+    except (av.FFmpegError, StopIteration, ValueError, OSError, ZeroDivisionError) as exc:
         raise InvalidInputError(f"not a readable video file: {path.name} ({exc})") from exc
     if frame_count <= 0 or fps <= 0:
         raise InvalidInputError(f"video has no frames: {path.name}")
@@ -130,40 +133,148 @@ def probe(path: str | Path, limits: Limits | None = None) -> VideoInfo:
     )
 
 
+def _count_packets(container: av.container.InputContainer, stream: av.video.VideoStream) -> int:
+    """Frames of a stream whose header does not say (Matroska): its packets, undecoded."""
+    container.seek(0)
+    return sum(1 for p in container.demux(stream) if p.size > 0)
+
+
 def _decode_threads() -> int:
     threads = codec_threads.get()
     return get_video_config().encoding.decode_threads if threads is None else threads
 
 
-class FrameReader:
-    """decord-backed frame access in bounded chunks, optionally downscaled at decode."""
+def choose_backend(width: int, height: int, *, downscaled: bool) -> str:
+    """The faster reader for a read (``configs/video.yaml`` ``decoding``; figures in
+    docs/video.md): PyAV threaded with one cached scaler, except decord (chunked get_batch) for
+    downscaled reads of small sources."""
+    d = get_video_config().decoding
+    if d.backend != "auto":
+        return d.backend
+    return "decord" if downscaled and width * height <= d.decord_max_pixels else "pyav"
+
+
+class _PyAVFrames:
+    """Sequential PyAV decoding (frame threads) converted by one reused swscale context."""
 
     def __init__(
-        self, path: str | Path, *, width: int = -1, height: int = -1, chunk: int | None = None
+        self, path: str, width: int, height: int, container: av.container.InputContainer
     ) -> None:
-        self._vr = decord.VideoReader(
-            str(path),
-            ctx=decord.cpu(0),
-            width=width,
-            height=height,
-            num_threads=_decode_threads(),
-        )
-        self.chunk = chunk or get_video_config().limits.read_chunk_frames
-        self.frame_count = len(self._vr)
-        self.fps = float(self._vr.get_avg_fps())
+        self.path, self.width, self.height = path, width, height
+        self._reformatter = VideoReformatter()
+        self._open(container)
 
-    def get(self, indices: Sequence[int]) -> np.ndarray:
-        """Frames at ``indices``, shape ``(len(indices), h, w, 3)``."""
-        return self._vr.get_batch(list(indices)).asnumpy()
+    def _open(self, container: av.container.InputContainer | None = None) -> None:
+        self._container = container or av.open(self.path)
+        stream = self._container.streams.video[0]
+        stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = _decode_threads()
+        self._frames = self._container.decode(stream)
+        self.position = 0  # index of the next decoded frame
+
+    def rgb(self, frame: av.VideoFrame) -> np.ndarray:
+        out = self._reformatter.reformat(
+            frame,
+            width=self.width or None,
+            height=self.height or None,
+            format="rgb24",
+            # downscaling: bicubic, decord's scaler (statistics do not move with the backend)
+            interpolation=Interpolation.BICUBIC if self.width else None,
+        )
+        # a view on the converted frame's buffer (copied once, into the caller's array)
+        plane = out.planes[0]
+        rows = np.frombuffer(plane, np.uint8).reshape(out.height, plane.line_size)
+        return rows[:, : out.width * 3].reshape(out.height, out.width, 3)
+
+    def read(self, wanted: Sequence[int]) -> Iterator[np.ndarray]:
+        """RGB frames at ascending ``wanted`` indices (rewinds when asked to go back)."""
+        if wanted and wanted[0] < self.position:
+            self._container.close()
+            self._open()
+        want = iter(wanted)
+        target = next(want, None)
+        while target is not None:
+            frame = next(self._frames, None)
+            if frame is None:
+                raise IndexError(f"frame {target} is past the end of {Path(self.path).name}")
+            index, self.position = self.position, self.position + 1
+            if index == target:
+                arr = self.rgb(frame)
+                while target == index:
+                    yield arr
+                    target = next(want, None)
+
+    def close(self) -> None:
+        self._container.close()
+
+
+class FrameReader:
+    """RGB frames in bounded chunks, optionally downscaled at decode, from the faster
+    backend for the read (:func:`choose_backend`)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        width: int = -1,
+        height: int = -1,
+        chunk: int | None = None,
+        backend: str | None = None,
+    ) -> None:
+        self.path = str(path)
+        self.chunk = chunk or get_video_config().limits.read_chunk_frames
+        container = av.open(self.path)  # one open: metadata, then (PyAV) the frames
+        vs = container.streams.video[0]
+        src_w, src_h = vs.width, vs.height
+        rate = vs.average_rate or vs.guessed_rate or vs.base_rate
+        self.fps = float(rate) if rate else 0.0
+        counted = not vs.frames
+        self.frame_count = int(vs.frames) or _count_packets(container, vs)
+        downscaled = width > 0 and height > 0 and (width, height) != (src_w, src_h)
+        self.backend = backend or choose_backend(src_w, src_h, downscaled=downscaled)
+        self._av: _PyAVFrames | None = None
+        if self.backend == "decord":
+            container.close()
+            self._vr = decord.VideoReader(
+                self.path, ctx=decord.cpu(0), width=width, height=height,
+                num_threads=_decode_threads(),
+            )  # fmt: skip
+            self.frame_count = len(self._vr)
+        else:
+            if counted:  # the packet count read the file: start again
+                container.seek(0)
+            w, h = (width, height) if downscaled else (0, 0)
+            self._av = _PyAVFrames(self.path, w, h, container)
+
+    def get(self, indices: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:
+        """Frames at ``indices``, shape ``(len(indices), h, w, 3)`` (into ``out`` if it fits)."""
+        idx = list(indices)
+        if self._av is None:
+            return self._vr.get_batch(idx).asnumpy()
+        order = sorted(range(len(idx)), key=idx.__getitem__)
+        for k, f in zip(order, self._av.read([idx[k] for k in order]), strict=True):
+            if out is None or out.shape != (len(idx), *f.shape):
+                out = np.empty((len(idx), *f.shape), np.uint8)
+            out[k] = f
+        return out if out is not None else np.empty((0, 0, 0, 3), np.uint8)
 
     def chunks(
         self, indices: Iterable[int] | None = None
     ) -> Iterator[tuple[list[int], np.ndarray]]:
-        """``(indices, frames)`` pairs of at most ``chunk`` frames, in order."""
+        """``(indices, frames)`` pairs of at most ``chunk`` frames, in order.
+
+        Two arrays take turns: the one before last is filled again when nothing outside refers
+        to it any more (a fresh 16-frame HD array costs page faults on every frame)."""
         idx = list(range(self.frame_count)) if indices is None else list(indices)
-        for i in range(0, len(idx), self.chunk):
+        bufs: list[np.ndarray | None] = [None, None]
+        for n, i in enumerate(range(0, len(idx), self.chunk)):
             part = idx[i : i + self.chunk]
-            yield part, self.get(part)
+            old = bufs[n % 2]
+            bufs[n % 2] = None  # only ``old`` may hold it now
+            free = old is not None and sys.getrefcount(old) <= 2  # ``old`` and the argument
+            bufs[n % 2] = self.get(part, old if free else None)
+            del old
+            yield part, bufs[n % 2]  # type: ignore[misc]
 
     def frames(self, indices: Iterable[int] | None = None) -> Iterator[np.ndarray]:
         """One frame at a time (read in chunks underneath)."""
@@ -342,6 +453,7 @@ __all__ = [
     "VideoInfo",
     "VideoWriter",
     "available_codec",
+    "choose_backend",
     "encode_audio",
     "even",
     "probe",

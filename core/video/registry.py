@@ -81,10 +81,16 @@ def operation_types() -> list[str]:
     return sorted(OPERATIONS)
 
 
+def canonical_type(op_type: str) -> str:
+    """The registered spelling of a type: hyphens are accepted for underscores
+    (``color-grade`` = ``color_grade``, as the reference system's paths used them)."""
+    return op_type.replace("-", "_")
+
+
 def get_operation(op_type: str) -> Operation:
     """The operation, or :class:`UnknownOperationError` naming the known types."""
     try:
-        return OPERATIONS[op_type]
+        return OPERATIONS[canonical_type(op_type)]
     except KeyError:
         raise UnknownOperationError(
             f"unknown operation type {op_type!r}; known: {', '.join(operation_types())}"
@@ -106,4 +112,4 @@ def parse_config(op_type: str, config: dict[str, Any] | None) -> OpConfig:
 
 
 def is_gpu_capable(op_type: str, video_config: VideoConfig | None = None) -> bool:
-    return op_type in (video_config or get_video_config()).gpu_capable
+    return canonical_type(op_type) in (video_config or get_video_config()).gpu_capable

@@ -11,9 +11,9 @@ from pydantic import BaseModel, Field
 
 from core.video.config import VideoConfig, get_video_config
 from core.video.errors import VideoError
-from core.video.io import codec_threads, probe
+from core.video.io import codec_threads, probe, use_gpu
 from core.video.ops.base import OpConfig, OpContext
-from core.video.registry import get_operation, parse_config
+from core.video.registry import canonical_type, get_operation, parse_config
 from core.video.safety import MediaRoots, new_output_dir, resolve_inside
 
 log = logging.getLogger(__name__)
@@ -62,13 +62,17 @@ def run_operation(
     output_dir: Path | None = None,
     feature_dim: int = 16,
     video_config: VideoConfig | None = None,
+    gpu: bool = False,
 ) -> OperationResult:
     """Run ``op_type`` on ``video_path`` (relative to the media root, or absolute inside it).
 
-    Outputs go to ``output_dir`` (default: a fresh folder under the output root). Every
-    problem becomes a ``failed`` result with a clear message.
+    Outputs go to ``output_dir`` (default: a fresh folder under the output root). ``gpu``:
+    this process holds an NVIDIA GPU, so H.264 is decoded and encoded there when the codecs
+    open (``gpu_codecs`` in the YAML). Every problem becomes a ``failed`` result with a clear
+    message.
     """
     vc = video_config or get_video_config()
+    op_type = canonical_type(op_type)
     t0 = time.perf_counter()
     try:
         cfg, path = validate_operation(op_type, video_path, config, roots)
@@ -83,9 +87,11 @@ def run_operation(
             feature_dim=feature_dim,
         )
         token = codec_threads.set(vc.encoding.decode_threads)
+        gpu_token = use_gpu.set(gpu)
         try:
             result = get_operation(op_type).run(ctx, cfg)
         finally:
+            use_gpu.reset(gpu_token)
             codec_threads.reset(token)
     except VideoError as exc:
         return OperationResult.failed(op_type, video_path, str(exc), time.perf_counter() - t0)

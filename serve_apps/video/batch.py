@@ -11,8 +11,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import ray
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
+from core.video import canonical_type
 from serve_apps.video.tasks import RunContext, cluster_has_gpu, crashed, submit
 
 
@@ -22,6 +23,11 @@ class OperationSpec(BaseModel):
     type: str = Field(..., min_length=1, max_length=64)
     video_path: str = Field(..., min_length=1, max_length=1024)
     config: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _canonical(cls, v: str) -> str:
+        return canonical_type(v)  # "color-grade" is "color_grade"
 
 
 class BatchResult(BaseModel):

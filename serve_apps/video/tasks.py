@@ -50,6 +50,7 @@ def _operation_task(
         output_dir=ctx.op_output_dir(index, op_type),
         feature_dim=ctx.feature_dim,
         video_config=vc,
+        gpu=bool(ray.get_gpu_ids()),  # NVDEC/NVENC where this task holds a GPU
     )
     result.node_id = ray.get_runtime_context().get_node_id()
     return result.model_dump(mode="json")

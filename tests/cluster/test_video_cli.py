@@ -50,6 +50,22 @@ def test_batch_on_ray_with_progress(batch_file, ray_session):
     assert "2/2 succeeded" in res.output
 
 
+def test_hyphenated_types_in_a_batch_file(batch_file, tmp_path):
+    hyphens = tmp_path / "hyphens.json"
+    hyphens.write_text(
+        json.dumps(
+            [
+                {"type": "color-grade", "video_path": "a.mp4", "config": {"preset": "warm"}},
+                {"type": "hook-analysis", "video_path": "a.mp4"},
+            ]
+        )
+    )
+    res = CliRunner().invoke(app, ["batch", str(hyphens), "--no-ray", "--json"])
+    assert res.exit_code == 0, res.output
+    body = json.loads(res.output)
+    assert [r["operation"] for r in body["results"]] == ["color_grade", "hook_analysis"]
+
+
 def test_invalid_batch_exits_2(batch_file, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(

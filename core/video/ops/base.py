@@ -1,10 +1,11 @@
-"""What every operation shares: its context, its output, and the frame-mapping loop."""
+"""What every operation shares: its context, its output, the filter-graph writer
+(:func:`write_video`) and the numpy frame-mapping loop (:func:`map_frames`)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from core.video.config import VideoConfig
 from core.video.io import AudioTrack, FrameReader, VideoInfo, VideoWriter, read_audio
+from core.video.pipeline import Filter, transform
 
 
 class OpConfig(BaseModel):
@@ -53,6 +55,41 @@ class OpOutput:
 
     outputs: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
+
+
+def even_crop(ctx: OpContext) -> list[Filter]:
+    """A crop to even sides for odd-sized inputs (yuv420p needs them), else nothing."""
+    w, h = ctx.even_size
+    if (w, h) == (ctx.info.width, ctx.info.height):
+        return []
+    return [("crop", {"w": str(w), "h": str(h), "x": "0", "y": "0"})]
+
+
+def write_video(
+    ctx: OpContext,
+    size: tuple[int, int],
+    *,
+    filters: Iterable[Filter] = (),
+    out: Path | None = None,
+    fps: float | None = None,
+    **kwargs: Any,
+) -> tuple[Path, dict[str, Any]]:
+    """Decode, filter (odd inputs cropped to even first) and encode ``size`` frames;
+    returns the output and which codecs ran (see :func:`core.video.pipeline.transform`)."""
+    crop = even_crop(ctx)
+    if crop and kwargs.get("overlays"):  # overlay filters moved one place down the chain
+        kwargs["overlays"] = [replace(o, index=o.index + len(crop)) for o in kwargs["overlays"]]
+    out = out or ctx.video_output()
+    report = transform(
+        ctx.path,
+        out,
+        size,
+        fps or ctx.info.fps,
+        ctx.video_config,
+        filters=[*crop, *filters],
+        **kwargs,
+    )
+    return out, report.as_dict()
 
 
 FrameFn = Callable[[list[int], np.ndarray], Iterable[np.ndarray]]

@@ -12,8 +12,8 @@ from PIL import Image, ImageDraw, ImageFont
 from pydantic import Field, model_validator
 
 from core.video.errors import VideoError
-from core.video.frames import alpha_composite
-from core.video.ops.base import OpConfig, OpContext, OpOutput, map_frames
+from core.video.ops.base import OpConfig, OpContext, OpOutput, write_video
+from core.video.pipeline import Overlay, first_frame_at
 from core.video.safety import resolve_inside
 
 _TIME = r"(\d+):(\d{2}):(\d{2})[,.](\d{1,3})"
@@ -110,10 +110,58 @@ def cues_for(ctx: OpContext, cfg: CaptionConfig) -> list[Cue]:
     return parse_srt(path.read_text(encoding="utf-8", errors="replace"))
 
 
+def paste_over(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int) -> None:
+    """Composite ``rgba`` over the RGBA ``canvas`` at ``(x, y)`` in place (clipped)."""
+    h, w = rgba.shape[:2]
+    ch, cw = canvas.shape[:2]
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, cw), min(y + h, ch)
+    if x0 >= x1 or y0 >= y1:
+        return
+    src = rgba[y0 - y : y1 - y, x0 - x : x1 - x].astype(np.float32) / 255.0
+    dst = canvas[y0:y1, x0:x1].astype(np.float32) / 255.0
+    sa, da = src[..., 3:4], dst[..., 3:4]
+    out_a = sa + da * (1 - sa)
+    rgb = (src[..., :3] * sa + dst[..., :3] * da * (1 - sa)) / np.maximum(out_a, 1e-6)
+    canvas[y0:y1, x0:x1] = np.round(np.concatenate([rgb, out_a], axis=-1) * 255).astype(np.uint8)
+
+
+def band_schedule(
+    placed: list[tuple[Cue, np.ndarray, int, int]], fps: float, width: int
+) -> tuple[int, list[tuple[int, np.ndarray | None]], list[tuple[int, int]]]:
+    """One full-width band covering every cue box: its top row, the images it shows from each
+    change on (``None``: nothing), and the frame windows ``[a, b)`` with a caption."""
+    top = min(y for *_, y in placed)
+    top -= top % 2  # overlay on 4:2:0 frames puts images at even rows
+    bottom = max(y + img.shape[0] for _, img, _, y in placed)
+    windows = [(first_frame_at(c.start_s, fps), first_frame_at(c.end_s, fps)) for c, *_ in placed]
+    changes = sorted({t for w in windows for t in w})
+    schedule: list[tuple[int, np.ndarray | None]] = []
+    for a in changes:
+        active = [p for p, (s, e) in zip(placed, windows, strict=True) if s <= a < e]
+        if not active:
+            schedule.append((a, None))
+            continue
+        band = np.zeros((bottom - top, width, 4), np.uint8)
+        for _, img, x, y in active:
+            paste_over(band, img, x, y - top)
+        schedule.append((a, band))
+    if not schedule or schedule[0][0] > 0:
+        schedule.insert(0, (0, None))
+    shown = [(a, b) for a, b in windows if b > a]
+    return top, schedule, shown
+
+
+def enable_expr(windows: list[tuple[int, int]], limit: int = 200) -> str | None:
+    """A timeline expression true on the frames of ``windows`` (``None`` past ``limit``)."""
+    if not windows or len(windows) > limit:
+        return None
+    return "+".join(f"between(n,{a},{b - 1})" for a, b in windows)
+
+
 def run(ctx: OpContext, cfg: CaptionConfig) -> OpOutput:
     w, h = ctx.even_size
     cues = cues_for(ctx, cfg)
-    rendered = []
+    placed = []
     for cue in cues:
         img = render_text(cue.text, w, h, cfg)
         x = (w - img.shape[1]) // 2
@@ -122,20 +170,18 @@ def run(ctx: OpContext, cfg: CaptionConfig) -> OpOutput:
             "top": int(h * 0.08),
             "center": (h - img.shape[0]) // 2,
         }[cfg.position]
-        rendered.append((cue, img, x, y))
-    fps = ctx.info.fps
-
-    def burn(idx: list[int], frames: np.ndarray):
-        for i, f in zip(idx, frames, strict=True):
-            t = i / fps
-            for cue, img, x, y in rendered:
-                if cue.start_s <= t < cue.end_s:
-                    f = alpha_composite(f, img, x, y)
-            yield f
-
-    out = map_frames(ctx, burn, (w, h))
+        placed.append((cue, img, x, y))
+    top, schedule, windows = band_schedule(placed, ctx.info.fps, w)
+    args = {"x": "0", "y": str(top), "format": "yuv420", "eof_action": "repeat"}
+    enable = enable_expr(windows)
+    if enable:
+        args["enable"] = enable
+    out, codecs = write_video(
+        ctx, (w, h), filters=[("overlay", args)], overlays=[Overlay(0, schedule)]
+    )
     data = {
         "cues": [{"start_s": c.start_s, "end_s": c.end_s, "text": c.text} for c in cues],
-        "boxes": [[x, y, int(img.shape[1]), int(img.shape[0])] for _, img, x, y in rendered],
+        "boxes": [[x, y, int(img.shape[1]), int(img.shape[0])] for _, img, x, y in placed],
+        "codecs": codecs,
     }
     return OpOutput([str(out)], data)

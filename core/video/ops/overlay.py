@@ -9,8 +9,8 @@ from PIL import Image, ImageDraw, ImageFont
 from pydantic import Field, model_validator
 
 from core.video.errors import VideoError
-from core.video.frames import alpha_composite
-from core.video.ops.base import OpConfig, OpContext, OpOutput, map_frames
+from core.video.ops.base import OpConfig, OpContext, OpOutput, write_video
+from core.video.pipeline import Filter, Overlay, align_even, first_frame_at
 from core.video.safety import resolve_inside
 
 Position = Literal["top_left", "top_right", "bottom_left", "bottom_right", "center"]
@@ -56,6 +56,24 @@ def load_mark(ctx: OpContext, cfg: OverlayConfig, width: int) -> np.ndarray:
     return np.asarray(img.resize((width, height), Image.LANCZOS))
 
 
+def with_opacity(rgba: np.ndarray, opacity: float) -> np.ndarray:
+    """``rgba`` with its alpha scaled by ``opacity``."""
+    out = rgba.copy()
+    out[..., 3] = np.round(out[..., 3].astype(np.float32) * opacity).astype(np.uint8)
+    return out
+
+
+def overlay_filter(x: int, y: int, first: int, last: int | None) -> Filter:
+    """An ``overlay`` at ``(x, y)`` shown on frames ``first`` to ``last - 1`` (``None``: to
+    the end), blended in YUV 4:2:0."""
+    args = {"x": str(x), "y": str(y), "format": "yuv420", "eof_action": "repeat"}
+    if last is not None:
+        args["enable"] = f"between(n,{first},{last - 1})"
+    elif first > 0:
+        args["enable"] = f"gte(n,{first})"
+    return ("overlay", args)
+
+
 def anchor(pos: str, fw: int, fh: int, mw: int, mh: int, margin: int) -> tuple[int, int]:
     """Top-left corner of a ``mw × mh`` mark at ``pos``."""
     x = {"left": margin, "right": fw - mw - margin}
@@ -70,11 +88,15 @@ def run(ctx: OpContext, cfg: OverlayConfig) -> OpOutput:
     w, h = ctx.even_size
     mark = load_mark(ctx, cfg, max(2, int(round(w * cfg.scale))))
     x, y = anchor(cfg.position, w, h, mark.shape[1], mark.shape[0], int(round(w * cfg.margin)))
-    fps, end = ctx.info.fps, cfg.end_s or float("inf")
-
-    def apply(idx: list[int], frames: np.ndarray):
-        for i, f in zip(idx, frames, strict=True):
-            yield alpha_composite(f, mark, x, y, cfg.opacity) if cfg.start_s <= i / fps < end else f
-
-    out = map_frames(ctx, apply, (w, h))
-    return OpOutput([str(out)], {"box": [x, y, int(mark.shape[1]), int(mark.shape[0])]})
+    fps = ctx.info.fps
+    first = first_frame_at(cfg.start_s, fps)
+    last = first_frame_at(cfg.end_s, fps) if cfg.end_s is not None else None
+    image, ex, ey = align_even(with_opacity(mark, cfg.opacity), x, y)
+    out, codecs = write_video(
+        ctx,
+        (w, h),
+        filters=[overlay_filter(ex, ey, first, last)],
+        overlays=[Overlay(0, [(0, image)])],
+    )
+    box = [x, y, int(mark.shape[1]), int(mark.shape[0])]
+    return OpOutput([str(out)], {"box": box, "codecs": codecs})

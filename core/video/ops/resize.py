@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from core.video.config import get_video_config
-from core.video.frames import resize
 from core.video.io import even
-from core.video.ops.base import OpConfig, OpContext, OpOutput, map_frames
+from core.video.ops.base import OpConfig, OpContext, OpOutput, write_video
+from core.video.pipeline import Filter
 
 
 class ResizeConfig(OpConfig):
@@ -54,27 +53,45 @@ class ResizeConfig(OpConfig):
         return even(pw), even(ph)
 
 
-def place(frame: np.ndarray, tw: int, th: int, mode: str, pad: tuple[int, int, int]) -> np.ndarray:
-    """One frame into a ``tw × th`` canvas by ``mode``."""
-    h, w = frame.shape[:2]
+def _scale(w: int, h: int) -> Filter:
+    return ("scale", {"w": str(w), "h": str(h), "flags": "bilinear"})
+
+
+def place_filters(
+    src: tuple[int, int], tw: int, th: int, mode: str, pad: tuple[int, int, int]
+) -> list[Filter]:
+    """Filters that put a ``src`` frame into a ``tw × th`` canvas by ``mode``."""
+    w, h = src
     if mode == "stretch":
-        return resize(frame, tw, th)
+        return [_scale(tw, th)]
     scale = min(tw / w, th / h) if mode == "fit" else max(tw / w, th / h)
     nw, nh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
-    img = resize(frame, nw, nh)
     if mode == "fill":
         x, y = (nw - tw) // 2, (nh - th) // 2
-        return img[y : y + th, x : x + tw]
-    canvas = np.empty((th, tw, 3), dtype=np.uint8)
-    canvas[:] = pad
+        return [_scale(nw, nh), ("crop", {"w": str(tw), "h": str(th), "x": str(x), "y": str(y)})]
+    colour = "0x{:02x}{:02x}{:02x}".format(*pad)
     x, y = (tw - nw) // 2, (th - nh) // 2
-    canvas[y : y + nh, x : x + nw] = img[: th - y, : tw - x]
-    return canvas
+    # pad drops the last row/column of an odd-sized 4:2:0 picture and rounds the offsets down
+    # to even: scale one row/column larger, then paint the extra line with the pad colour
+    sw, sh = min(nw + nw % 2, tw), min(nh + nh % 2, th)
+    px, py = x - x % 2, y - y % 2
+    filters = [
+        _scale(sw, sh),
+        ("pad", {"w": str(tw), "h": str(th), "x": str(px), "y": str(py), "color": colour}),
+    ]
+    for bx, by, bw, bh in ((px + nw, py, sw - nw, sh), (px, py + nh, sw, sh - nh)):
+        if bw > 0 and bh > 0:
+            filters.append(_box(bx, by, bw, bh, colour))
+    return filters
+
+
+def _box(x: int, y: int, w: int, h: int, colour: str) -> Filter:
+    args = {"x": str(x), "y": str(y), "w": str(w), "h": str(h), "color": colour, "t": "fill"}
+    return ("drawbox", args)
 
 
 def run(ctx: OpContext, cfg: ResizeConfig) -> OpOutput:
     tw, th = cfg.target()
-    out = map_frames(
-        ctx, lambda _i, fr: (place(f, tw, th, cfg.mode, cfg.pad_color) for f in fr), (tw, th)
-    )
-    return OpOutput([str(out)], {"width": tw, "height": th, "mode": cfg.mode})
+    filters = place_filters(ctx.even_size, tw, th, cfg.mode, cfg.pad_color)
+    out, codecs = write_video(ctx, (tw, th), filters=filters)
+    return OpOutput([str(out)], {"width": tw, "height": th, "mode": cfg.mode, "codecs": codecs})

@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from core.video.io import AudioTrack, read_audio
-from core.video.ops.base import OpConfig, OpContext, OpOutput, map_frames
+from core.video.ops.base import OpConfig, OpContext, OpOutput, write_video
 
 
 class SpeedConfig(OpConfig):
@@ -74,20 +74,11 @@ def _drain(graph: av.filter.Graph) -> list[np.ndarray]:
 def run(ctx: OpContext, cfg: SpeedConfig) -> OpOutput:
     info = ctx.info
     n_out = max(1, int(round(info.frame_count / cfg.factor)))
-    src = [min(int(np.floor(i * cfg.factor)), info.frame_count - 1) for i in range(n_out)]
+    src = np.minimum(np.floor(np.arange(n_out) * cfg.factor).astype(int), info.frame_count - 1)
     audio = read_audio(ctx.path)
     track = retime_audio(audio, cfg.factor, n_out / info.fps) if audio else None
-    # decord reads each distinct index once; src is non-decreasing, so each chunk yields
-    # its run of output frames in order (repeated indices repeat frames in slow motion)
-    uniq = sorted(set(src))
-    src_arr = np.asarray(src)
-
-    def expand(idx: list[int], frames: np.ndarray):
-        pos = dict(zip(idx, frames, strict=True))
-        lo, hi = np.searchsorted(src_arr, [idx[0], idx[-1] + 1])
-        return [pos[s] for s in src[lo:hi]]
-
-    out = map_frames(ctx, expand, ctx.even_size, indices=uniq, audio=track)
-    return OpOutput(
-        [str(out)], {"factor": cfg.factor, "frames": n_out, "duration_s": n_out / info.fps}
-    )
+    # output frame i shows source frame src[i]: each source frame is written repeats[j] times
+    repeats = np.bincount(src, minlength=info.frame_count)
+    out, codecs = write_video(ctx, ctx.even_size, repeats=repeats, audio=track)
+    data = {"factor": cfg.factor, "frames": n_out, "duration_s": n_out / info.fps}
+    return OpOutput([str(out)], {**data, "codecs": codecs})

@@ -76,8 +76,10 @@ def run(ctx: OpContext, cfg: ThumbnailConfig) -> OpOutput:
         if len(chosen) == (cfg.count or d.count):
             break
     outputs, ranked = [], []
+    picked = sorted({c[1] for c in chosen})  # one more pass over the file, in order
+    images = dict(zip(picked, reader.get(picked), strict=True)) if picked else {}
     for rank, (score, i, comps) in enumerate(chosen):
-        frame = reader.get([i])[0]
+        frame = images[i]
         if cfg.width:
             frame = resize(frame, cfg.width, even(cfg.width * info.height / info.width))
         path = ctx.output(f"thumb_{rank:02d}_f{i:05d}.{cfg.format}")

@@ -7,14 +7,17 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from core.video.io import available_codec, read_audio
-from core.video.ops.base import OpConfig, OpContext, OpOutput, map_frames
+from core.video.io import AudioTrack, available_codec, read_audio
+from core.video.ops.base import OpConfig, OpContext, OpOutput, write_video
 
 CODECS = {"h264": "libx264", "mpeg4": "mpeg4"}
 
 
 class TranscodeConfig(OpConfig):
-    """``codec`` h264/mpeg4; ``crf`` (h264 quality); ``fps`` resamples frames; ``container``."""
+    """``codec`` h264/mpeg4; ``crf`` (h264 quality); ``fps`` resamples frames; ``container``.
+
+    The audio is copied as it is unless ``audio_bitrate`` asks for a new encoding (or the
+    container cannot take its codec)."""
 
     codec: Literal["h264", "mpeg4"] = "h264"
     crf: int | None = Field(None, ge=0, le=51)
@@ -32,31 +35,23 @@ def run(ctx: OpContext, cfg: TranscodeConfig) -> OpOutput:
     fps = cfg.fps or info.fps
     n_out = max(1, int(round(info.frame_count * fps / info.fps)))
     src = np.minimum(np.floor(np.arange(n_out) * info.fps / fps).astype(int), info.frame_count - 1)
-    uniq = sorted(set(src.tolist()))
-
-    def expand(idx: list[int], frames: np.ndarray):
-        pos = dict(zip(idx, frames, strict=True))
-        lo, hi = np.searchsorted(src, [idx[0], idx[-1] + 1])
-        return [pos[int(s)] for s in src[lo:hi]]
-
     codec = available_codec(CODECS[cfg.codec], ctx.video_config.encoding.fallback_codec)
-    audio = None if cfg.drop_audio else read_audio(ctx.path)
-    if audio is not None:
-        audio = audio.slice_s(0, n_out / fps)
+    audio: AudioTrack | bool | None = not cfg.drop_audio
+    if audio and cfg.audio_bitrate is not None:  # a new bitrate: decode and encode again
+        track = read_audio(ctx.path)
+        audio = track.slice_s(0, n_out / fps) if track is not None else None
     out = ctx.output_dir / f"{ctx.video_output().stem}.{cfg.container}"
-    map_frames(
+    _, codecs = write_video(
         ctx,
-        expand,
         ctx.even_size,
-        indices=uniq,
-        audio=audio,
         out=out,
         fps=fps,
+        repeats=np.bincount(src, minlength=info.frame_count),
+        audio=audio,
+        audio_bitrate=cfg.audio_bitrate,
         codec=codec,
         crf=cfg.crf,
         preset=cfg.preset,
-        audio_bitrate=cfg.audio_bitrate,
     )
-    return OpOutput(
-        [str(out)], {"codec": codec, "fps": fps, "frames": n_out, "container": cfg.container}
-    )
+    data = {"codec": codecs["encoder"], "fps": fps, "frames": n_out, "container": cfg.container}
+    return OpOutput([str(out)], {**data, "codecs": codecs})

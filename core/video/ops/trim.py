@@ -1,4 +1,5 @@
-"""Trim to a time range (frame-accurate; audio cut to match)."""
+"""Trim to a time range (frame-accurate: seek to the key frame before, decode from there,
+re-encode the kept frames; audio cut to the same span)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pydantic import Field, model_validator
 
 from core.video.errors import VideoError
 from core.video.io import read_audio
-from core.video.ops.base import OpConfig, OpContext, OpOutput, map_frames
+from core.video.ops.base import OpConfig, OpContext, OpOutput, write_video
 
 
 class TrimConfig(OpConfig):
@@ -44,8 +45,6 @@ def run(ctx: OpContext, cfg: TrimConfig) -> OpOutput:
     a, b = frame_range(cfg, fps, ctx.info.frame_count)
     audio = read_audio(ctx.path)
     track = audio.slice_s(a / fps, b / fps) if audio else None
-    out = map_frames(ctx, lambda _i, fr: fr, ctx.even_size, indices=range(a, b), audio=track)
-    return OpOutput(
-        [str(out)],
-        {"start_s": a / fps, "end_s": b / fps, "frames": b - a, "duration_s": (b - a) / fps},
-    )
+    out, codecs = write_video(ctx, ctx.even_size, frames=(a, b), audio=track)
+    data = {"start_s": a / fps, "end_s": b / fps, "frames": b - a, "duration_s": (b - a) / fps}
+    return OpOutput([str(out)], {**data, "codecs": codecs})

@@ -24,6 +24,7 @@ from core.video import (
     OperationResult,
     PathNotAllowedError,
     UnknownOperationError,
+    canonical_type,
     get_video_config,
     operation_types,
     validate_operation,
@@ -178,7 +179,9 @@ async def get_job(job_id: str, services: ServicesDep, tenant: TenantDep) -> JobO
 async def run_one(
     op_type: str, body: OperationIn, services: ServicesDep, tenant: TenantDep
 ) -> OperationResult:
-    """One operation, answered with the same shape as one batch item."""
+    """One operation, answered with the same shape as one batch item (``color-grade`` =
+    ``color_grade``)."""
+    op_type = canonical_type(op_type)
     if op_type not in operation_types():
         raise ApiError(404, "unknown operation type", {"type": op_type, "known": operation_types()})
     spec = OperationSpec(type=op_type, video_path=body.video_path, config=body.config)

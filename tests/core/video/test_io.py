@@ -66,3 +66,26 @@ def test_probe_rejects_bad_files(tmp_path, name, content, message):
 def test_helpers():
     assert even(135) == 136 and even(1) == 2 and even(7.2) == 8
     assert sample_indices(20, 20.0, 0.25) == [0, 5, 10, 15]
+
+
+def test_backends_read_the_same_frames(tmp_path):
+    path = square_clip(tmp_path / "d.mp4", width=160, height=120, duration_s=1.0)
+    pyav, dec = FrameReader(path, backend="pyav"), FrameReader(path, backend="decord")
+    assert (pyav.frame_count, pyav.fps) == (dec.frame_count, dec.fps) == (20, 20.0)
+    idx = [0, 3, 3, 19, 7]  # unordered and repeated: PyAV rewinds and reuses
+    a, b = pyav.get(idx).astype(int), dec.get(idx).astype(int)
+    assert a.shape == b.shape == (5, 120, 160, 3)
+    assert np.abs(a - b).mean() < 2.0
+    assert np.array_equal(a[1], a[2])
+    small_a = FrameReader(path, width=80, height=60, backend="pyav").get([5]).astype(int)
+    small_b = FrameReader(path, width=80, height=60, backend="decord").get([5]).astype(int)
+    assert small_a.shape == (1, 60, 80, 3) and np.abs(small_a - small_b).mean() < 4.0
+
+
+def test_auto_backend_follows_the_measured_rule():
+    from core.video.io import choose_backend
+
+    assert choose_backend(1280, 720, downscaled=False) == "pyav"
+    assert choose_backend(1280, 720, downscaled=True) == "pyav"
+    assert choose_backend(176, 144, downscaled=True) == "decord"
+    assert choose_backend(176, 144, downscaled=False) == "pyav"

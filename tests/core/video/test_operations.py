@@ -40,6 +40,42 @@ def test_every_spec_operation_is_registered():
     }
 
 
+def test_hyphenated_type_is_the_same_operation(run):
+    from core.video import get_operation, is_gpu_capable
+
+    r = run("color-grade", "clip.mp4", {"preset": "cool"})
+    assert r.operation == "color_grade" and "/color_grade/" in r.output_path
+    assert get_operation("loudness-normalize") is get_operation("loudness_normalize")
+    assert is_gpu_capable("smart-crop")
+
+
+def odd_clip(path: Path, width: int = 161, height: int = 121, frames: int = 10) -> Path:
+    """An odd-sized clip (4:4:4 H.264 allows odd sides) with a tone."""
+    import av
+
+    from core.video.io import encode_audio
+    from core.video.synth import tone
+
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=20)
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv444p"
+        aus = out.add_stream("aac", rate=48_000)
+        aus.layout = "stereo"
+        for i in range(frames):
+            rgb = np.full((height, width, 3), 40 + 10 * i, np.uint8)
+            out.mux(vs.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        out.mux(vs.encode(None))
+        encode_audio(out, aus, tone(frames / 20))
+    return path
+
+
+def test_odd_sizes_are_rounded_to_even(run, media):
+    odd_clip(media / "odd.mp4")
+    for op, config in [("color_grade", {"preset": "warm"}), ("overlay", {"text": "x"})]:
+        info = probe(run(op, "odd.mp4", config).output_path)
+        assert (info.width, info.height, info.frame_count, info.has_audio) == (160, 120, 10, True)
+
+
 def test_scene_detect_finds_each_cut(run):
     r = run("scene_detect", "cuts.mp4")  # 40 frames, 4 scenes: cuts at 10, 20, 30
     assert r.data["scene_count"] == 4
@@ -300,3 +336,23 @@ def test_limits_are_enforced(roots, monkeypatch):
 def test_srt_path_cannot_escape(roots):
     r = run_operation("caption", "clip.mp4", {"srt_path": "../../etc/passwd"}, roots=roots)
     assert r.status == "failed" and "srt_path" in r.error
+
+
+def test_gpu_codecs_fall_back_to_the_cpu_when_they_cannot_open(roots, monkeypatch):
+    from core.video import pipeline
+
+    r = run_operation("resize", "clip.mp4", {"preset": "1:1", "height": 64}, roots=roots, gpu=True)
+    assert r.status == "success", r.error
+    codecs = r.data["codecs"]
+    assert (codecs["decoder"], codecs["encoder"]) == ("h264", "libx264")
+    assert any("h264_cuvid" in f for f in codecs["gpu_fallbacks"])
+    assert any("h264_nvenc" in f for f in codecs["gpu_fallbacks"])
+    assert probe(r.output_path).frame_count == 20
+    # codecs that pass the cached probe but fail to open on the stream: still the CPU path
+    monkeypatch.setattr(pipeline, "_gpu_codec_error", lambda *a: None)
+    r = run_operation("transcode", "clip.mp4", {}, roots=roots, gpu=True)
+    assert r.status == "success", r.error
+    assert (r.data["codecs"]["decoder"], r.data["codecs"]["encoder"]) == ("h264", "libx264")
+    assert len(r.data["codecs"]["gpu_fallbacks"]) == 2
+    off = run_operation("resize", "clip.mp4", {"preset": "1:1", "height": 64}, roots=roots)
+    assert off.data["codecs"]["gpu_fallbacks"] == []

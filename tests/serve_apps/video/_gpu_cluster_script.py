@@ -52,6 +52,7 @@ def main(workdir: Path) -> None:
                             "status": r["status"],
                             "node_id": r["node_id"],
                             "error": r["error"],
+                            "codecs": r["data"].get("codecs"),
                         }
                         for r in result.results
                     ],

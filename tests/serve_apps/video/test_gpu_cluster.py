@@ -38,3 +38,7 @@ def test_gpu_marked_operations_land_on_the_gpu_node(tmp_path):
         if r["operation"] in gpu_capable:
             assert r["node_id"] == report["gpu_node"], r
     assert any(r["operation"] not in gpu_capable for r in results)
+    # the declared GPU is not a real one: NVDEC/NVENC were tried there and the CPU codecs ran
+    graded = next(r for r in results if r["operation"] == "color_grade")
+    assert graded["codecs"]["encoder"] == "libx264" and graded["codecs"]["decoder"] == "h264"
+    assert any("h264_nvenc" in f for f in graded["codecs"]["gpu_fallbacks"])

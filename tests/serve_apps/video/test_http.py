@@ -48,6 +48,26 @@ def test_single_operation(client, media_root):
     assert Path(body["output_path"]).is_relative_to(root)
 
 
+def test_hyphenated_types_are_accepted(client, media_root):
+    one = client.post("/api/pro/color-grade", json={"video_path": "clip.mp4", "config": {}})
+    assert one.status_code == 200, one.text
+    assert one.json()["operation"] == "color_grade" and one.json()["status"] == "success"
+    batch = client.post(
+        "/api/pro/batch",
+        json={
+            "operations": [
+                {"type": "scene-detect", "video_path": "cuts.mp4"},
+                {"type": "hook_analysis", "video_path": "cuts.mp4"},
+            ]
+        },
+    )
+    assert batch.status_code == 200, batch.text
+    assert [r["operation"] for r in batch.json()["results"]] == ["scene_detect", "hook_analysis"]
+    assert batch.json()["successful"] == 2
+    bad = client.post("/api/pro/color--grade", json={"video_path": "clip.mp4"})
+    assert bad.status_code == 404 and "color_grade" in error_body(bad)["details"]["known"]
+
+
 def test_batch_runs_all_and_isolates_failures(client, media_root):
     resp = client.post(
         "/api/pro/batch",

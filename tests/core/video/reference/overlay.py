@@ -1,0 +1,80 @@
+"""Logo / watermark overlay: an image from the media root or a text mark, placed and faded."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+from pydantic import Field, model_validator
+
+from core.video.errors import VideoError
+from core.video.frames import alpha_composite
+from core.video.ops.base import OpConfig, OpContext, OpOutput, map_frames
+from core.video.safety import resolve_inside
+
+Position = Literal["top_left", "top_right", "bottom_left", "bottom_right", "center"]
+
+
+class OverlayConfig(OpConfig):
+    """``image_path`` (PNG/JPEG inside the media root) or ``text``; ``scale`` is the
+    mark's width as a share of the video width."""
+
+    image_path: str | None = None
+    text: str | None = Field(None, min_length=1, max_length=100)
+    position: Position = "bottom_right"
+    scale: float = Field(0.2, gt=0, le=1)
+    opacity: float = Field(0.8, ge=0, le=1)
+    margin: float = Field(0.03, ge=0, le=0.4)
+    start_s: float = Field(0.0, ge=0)
+    end_s: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> OverlayConfig:
+        if (self.image_path is None) == (self.text is None):
+            raise ValueError("give exactly one of image_path or text")
+        return self
+
+
+def load_mark(ctx: OpContext, cfg: OverlayConfig, width: int) -> np.ndarray:
+    """The RGBA mark, ``width`` pixels wide."""
+    if cfg.image_path is not None:
+        path = resolve_inside(ctx.media_root, cfg.image_path, field="image_path")
+        try:
+            img = Image.open(path).convert("RGBA")
+        except (OSError, ValueError) as exc:
+            raise VideoError(f"overlay image is missing or unreadable: {path.name}") from exc
+    else:
+        font = ImageFont.load_default(size=64)
+        probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
+        left, top, right, bottom = probe.textbbox((0, 0), cfg.text or "", font=font)
+        img = Image.new("RGBA", (right - left + 8, bottom - top + 8), (0, 0, 0, 0))
+        ImageDraw.Draw(img).text(
+            (4 - left, 4 - top), cfg.text or "", font=font, fill=(255, 255, 255, 255)
+        )
+    height = max(1, int(round(img.height * width / img.width)))
+    return np.asarray(img.resize((width, height), Image.LANCZOS))
+
+
+def anchor(pos: str, fw: int, fh: int, mw: int, mh: int, margin: int) -> tuple[int, int]:
+    """Top-left corner of a ``mw × mh`` mark at ``pos``."""
+    x = {"left": margin, "right": fw - mw - margin}
+    y = {"top": margin, "bottom": fh - mh - margin}
+    if pos == "center":
+        return (fw - mw) // 2, (fh - mh) // 2
+    v, h = pos.split("_")
+    return x[h], y[v]
+
+
+def run(ctx: OpContext, cfg: OverlayConfig) -> OpOutput:
+    w, h = ctx.even_size
+    mark = load_mark(ctx, cfg, max(2, int(round(w * cfg.scale))))
+    x, y = anchor(cfg.position, w, h, mark.shape[1], mark.shape[0], int(round(w * cfg.margin)))
+    fps, end = ctx.info.fps, cfg.end_s or float("inf")
+
+    def apply(idx: list[int], frames: np.ndarray):
+        for i, f in zip(idx, frames, strict=True):
+            yield alpha_composite(f, mark, x, y, cfg.opacity) if cfg.start_s <= i / fps < end else f
+
+    out = map_frames(ctx, apply, (w, h))
+    return OpOutput([str(out)], {"box": [x, y, int(mark.shape[1]), int(mark.shape[0])]})

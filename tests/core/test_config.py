@@ -26,6 +26,7 @@ def shipped_models() -> dict[str, type[BaseModel]]:
     from core.domain.pipeline import PipelinesFile
     from core.domain.roas import RoasFile
     from core.domain.sampler import SamplerConfig
+    from core.ml.config import TrainingConfig
     from core.settings import Settings
     from core.video.config import VideoConfig
 
@@ -36,6 +37,7 @@ def shipped_models() -> dict[str, type[BaseModel]]:
         "sampler.yaml": SamplerConfig,
         "pipelines.yaml": PipelinesFile,
         "video.yaml": VideoConfig,
+        "training.yaml": TrainingConfig,
         "serve.yaml": ServeDeploySchema,
     }
 

@@ -110,3 +110,29 @@ def test_held_out_auc_reaches_95_percent_of_true_ctr_auc(data) -> None:
     got = auc(model.predict_matrix(test.x), test.impressions, test.clicks)
     truth = auc(test.true_ctr, test.impressions, test.clicks)
     assert got >= 0.95 * truth, (got, truth)
+
+
+def test_value_model_on_the_same_machinery(make_settings: Callable[..., Settings], data) -> None:
+    cfg = data[0]
+    settings = make_settings("sqlite")
+    table = build_table(synthetic_ads(800, seed=5), cfg.features, min_impressions=100)
+    split = time_split(table, cfg.dataset)
+    train, test = (task_data("value", t, cfg.features) for t in (split.train, split.test))
+    db = Database(settings.db_url)
+    try:
+        first = registry.evaluate_and_register(
+            db,
+            settings,
+            cfg,
+            tenant_id="default",
+            kind="value",
+            model=fit(train, PARAMS, rounds=50, features=cfg.features),
+            holdout=test,
+            dataset_version=None,
+            run_id=None,
+        )
+        assert first.version == "value-0001" and first.action == "promoted"
+        assert first.metrics["challenger"]["rmse"] > 0
+        assert registry.champion(db, tenant_id="default", kind="ctr") is None
+    finally:
+        db.dispose()

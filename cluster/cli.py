@@ -23,6 +23,7 @@ err = Console(stderr=True)
 SUBCOMMANDS = (
     ("cluster.keys_cli", "keys", "API keys: create, revoke, list."),
     ("cluster.video_cli", "video", "Pro video operations."),
+    ("cluster.models_cli", "models", "Models: list, show, promote, rollback, train."),
 )
 for _module, _name, _help in SUBCOMMANDS:
     app.add_typer(importlib.import_module(_module).app, name=_name, help=_help)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -331,6 +332,65 @@ class PredictionLog(TenantMixin, Base):
     )
 
 
+class ModelVersion(TenantMixin, Base):
+    """A trained model in the registry (SPEC §5); its artifact lives under the data dir.
+
+    ``status``: candidate (trained, not promoted) | champion (serving; one per tenant and
+    kind) | retired (a former champion) | rolled_back (a champion undone by a rollback).
+    """
+
+    __tablename__ = "model_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # ctr | value
+    version: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="candidate")
+    artifact: Mapped[str] = mapped_column(Text)  # path relative to the data dir
+    dataset_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    promoted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "kind", "version"),
+        Index("ix_model_versions_status", "tenant_id", "kind", "status"),
+    )
+
+
+class ModelDecision(TenantMixin, Base):
+    """One champion/challenger decision, manual promotion or rollback, with its metrics."""
+
+    __tablename__ = "model_decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))  # promoted | kept | manual | rollback
+    challenger_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    champion_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_model_decisions_lookup", "tenant_id", "kind", "id"),)
+
+
+class TrainingRun(TenantMixin, Base):
+    """A training run (``POST /api/ml/train/{kind}``): status, Tune trials, the decision."""
+
+    __tablename__ = "training_runs"
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))  # database | synthetic
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    trials: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    decision: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
 __all__ = [
     "Ad",
     "ApiKey",
@@ -339,11 +399,14 @@ __all__ = [
     "Experiment",
     "ExperimentArm",
     "ExperimentEvent",
+    "ModelDecision",
+    "ModelVersion",
     "PendingJob",
     "PerformanceMetric",
     "PredictionLog",
     "ProJob",
     "Tenant",
+    "TrainingRun",
     "Winner",
     "WinnerRuleRow",
     "utcnow",

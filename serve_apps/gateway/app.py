@@ -22,6 +22,7 @@ ROUTERS = (
     "serve_apps.gateway.routes.experiments",
     "serve_apps.gateway.routes.jobs",
     "serve_apps.gateway.routes.pro",
+    "serve_apps.gateway.routes.training",
 )
 
 

@@ -9,12 +9,14 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
 from ray import serve
+from ray.serve.handle import DeploymentHandle
 
 from actors import catalogue
 from core.db.engine import Database
 from core.db.migrate import prepare
 from core.logs import configure_logging
 from core.settings import Settings
+from serve_apps.ctr.deployment import CtrModel
 from serve_apps.gateway.app import build_app
 from serve_apps.gateway.prediction_log import PredictionLogClient
 from serve_apps.gateway.services import ActorRef, Services
@@ -37,10 +39,14 @@ def make_services(settings: Settings) -> Services:
 class Gateway:
     """Thin shell: everything it serves lives in ``serve_apps.gateway.app`` and ``core``."""
 
-    def __init__(self, settings: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, settings: dict[str, Any] | None = None, ctr_model: DeploymentHandle | None = None
+    ) -> None:
         configure_logging("WARNING")
         resolved = Settings.from_overrides(settings) if settings else Settings.load()
         self.services = make_services(resolved)
+        if ctr_model is not None:  # the CtrModel deployment (POST /api/ml/predict/ctr)
+            self.services.extras["ctr_model"] = ctr_model
         with contextlib.suppress(Exception):  # built outside a replica (tests)
             context = serve.get_replica_context()
             self.services.extras["replica"] = context.replica_id.unique_id
@@ -95,5 +101,8 @@ def app_builder(args: dict[str, Any] | GatewayArgs) -> serve.Application:
         finally:
             db.dispose()
         catalogue.start_all(settings)
-        return Gateway.bind(settings.to_overrides())
-    return Gateway.bind(parsed.settings)
+        dump = settings.to_overrides()
+    else:
+        dump = parsed.settings
+    # Composition through a handle: the gateway calls the CTR model deployment.
+    return Gateway.bind(dump, CtrModel.bind(dump))

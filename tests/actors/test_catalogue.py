@@ -27,7 +27,9 @@ def test_each_entry_names_a_class_that_fits(role: str) -> None:
 
 
 def test_unknown_role_names_the_known_ones() -> None:
-    with pytest.raises(KeyError, match="known: job_consumer, prediction_log, pro_video_jobs"):
+    with pytest.raises(
+        KeyError, match="known: job_consumer, model_trainer, prediction_log, pro_video_jobs"
+    ):
         catalogue.load().spec("nope")
 
 

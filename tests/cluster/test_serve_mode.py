@@ -20,7 +20,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
     for name in list(os.environ):
-        if name.startswith("RAY_SERVE_") or name in ("RAY_worker_niceness", "ADCLUSTER_HTTP__PROXY"):  # noqa: E501
+        if name.startswith("RAY_SERVE_") or name in (
+            "RAY_worker_niceness",
+            "ADCLUSTER_HTTP__PROXY",
+        ):  # noqa: E501
             monkeypatch.delenv(name)
     serve_mode.haproxy_binary.cache_clear()
 
@@ -60,9 +63,14 @@ def test_serve_config_is_rays_own_format(tmp_path: Path) -> None:
     assert isinstance(config, ServeDeploySchema) and config.http_options.port == 8123
     (app,) = config.applications
     assert app.import_path == "serve_apps.gateway.deployment:app_builder"
-    (gateway,) = app.deployments
+    gateway, ctr = app.deployments
     assert gateway.name == "Gateway" and gateway.num_replicas >= 1
     assert gateway.logging_config.enable_access_log is False
+    assert ctr.name == "CtrModel" and set(ctr.user_config) == {
+        "max_batch_size",
+        "batch_wait_timeout_s",
+        "champion_poll_s",
+    }
     settings = Settings.load(data_dir=str(tmp_path))
     with_settings = serve_mode.load_serve_config(settings=settings)
     assert with_settings.applications[0].args["settings"]["data_dir"] == str(tmp_path)

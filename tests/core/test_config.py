@@ -27,6 +27,7 @@ def shipped_models() -> dict[str, type[BaseModel]]:
     from core.domain.roas import RoasFile
     from core.domain.safety import SafetyConfig
     from core.domain.sampler import SamplerConfig
+    from core.ml.config import TrainingConfig
     from core.platforms.config import PlatformsConfig
     from core.settings import Settings
     from core.video.config import VideoConfig
@@ -38,6 +39,7 @@ def shipped_models() -> dict[str, type[BaseModel]]:
         "sampler.yaml": SamplerConfig,
         "pipelines.yaml": PipelinesFile,
         "video.yaml": VideoConfig,
+        "training.yaml": TrainingConfig,
         "serve.yaml": ServeDeploySchema,
         "safety.yaml": SafetyConfig,
         "platforms.yaml": PlatformsConfig,

@@ -81,6 +81,30 @@ class DealOut(BaseModel):
     synthetic_value: Money
 
 
+class CreativeFeaturesIn(Strict):
+    """A creative's raw features (any may be absent; see docs/training.md)."""
+
+    ad_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
+    video_features: list[float] | None = Field(None, max_length=4096)
+    hook_text: str | None = Field(None, max_length=2000)
+    cta: str | None = Field(None, max_length=200)
+    template: str | None = Field(None, max_length=200)
+
+
+class CtrIn(Strict):
+    creatives: list[CreativeFeaturesIn] = Field(min_length=1, description="One or many.")
+
+
+class CtrPrediction(BaseModel):
+    ad_id: str | None
+    predicted_ctr: Rate
+
+
+class CtrOut(BaseModel):
+    model_version: str
+    predictions: list[CtrPrediction]
+
+
 class PipelineOut(BaseModel):
     deals: list[DealOut]
     total_pipeline_value: Money
@@ -123,6 +147,46 @@ async def predict_roas_route(body: RoasIn, services: ServicesDep, tenant: Tenant
                 output=out.model_dump(exclude={"ad_id"}),
             )
         )
+    return out
+
+
+@router.post("/ctr", response_model=CtrOut)
+async def predict_ctr(body: CtrIn, services: ServicesDep, tenant: TenantDep) -> CtrOut:
+    """CTR of each creative from the tenant's champion model (batched across requests by the
+    CtrModel deployment); the answer names the model version used. Each prediction is
+    written to ``prediction_log`` (kind ``ctr``) behind the response."""
+    limit = services.settings.api.max_batch_rows
+    if len(body.creatives) > limit:
+        raise ApiError(413, f"too many creatives: {len(body.creatives)}, limit {limit}")
+    handle = services.extras.get("ctr_model")
+    if handle is None:
+        raise ApiError(503, "CTR model deployment unavailable")
+    rows = [c.model_dump(exclude={"ad_id"}) for c in body.creatives]
+    result = await handle.predict.remote(tenant, rows)
+    if "error" in result:
+        raise ApiError(
+            503, "no CTR model trained yet", {"hint": "POST /api/ml/train/ctr, then retry"}
+        )
+    version = result["model_version"]
+    out = CtrOut(
+        model_version=version,
+        predictions=[
+            CtrPrediction(ad_id=c.ad_id, predicted_ctr=p)
+            for c, p in zip(body.creatives, result["predictions"], strict=True)
+        ],
+    )
+    if services.prediction_log is not None and services.log_predictions:
+        for c, row, p in zip(body.creatives, rows, out.predictions, strict=True):
+            services.prediction_log.submit(
+                prediction_row(
+                    tenant_id=tenant,
+                    kind="ctr",
+                    ad_id=c.ad_id,
+                    model_version=version,
+                    inputs=row,
+                    output={"predicted_ctr": p.predicted_ctr},
+                )
+            )
     return out
 
 

@@ -1,0 +1,1 @@
+"""The CTR model deployment (champion serving with ``@serve.batch``)."""

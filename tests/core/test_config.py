@@ -26,6 +26,7 @@ def shipped_models() -> dict[str, type[BaseModel]]:
     from core.domain.pipeline import PipelinesFile
     from core.domain.roas import RoasFile
     from core.domain.safety import SafetyConfig
+    from core.execution.config import ExecutorConfig
     from core.domain.sampler import SamplerConfig
     from core.platforms.config import PlatformsConfig
     from core.settings import Settings
@@ -41,6 +42,7 @@ def shipped_models() -> dict[str, type[BaseModel]]:
         "serve.yaml": ServeDeploySchema,
         "safety.yaml": SafetyConfig,
         "platforms.yaml": PlatformsConfig,
+        "executor.yaml": ExecutorConfig,
     }
 
 

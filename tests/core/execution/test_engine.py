@@ -263,3 +263,77 @@ def test_racing_executors_never_pass_the_campaign_action_cap(pg: Database, fake:
 
 def world_writes(fake: FakeGraph) -> dict:
     return World(fake).applied_writes()
+
+
+def test_a_publish_creates_one_creative_and_one_ad_per_change(
+    pg: Database, fake: FakeGraph, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    world = World.build(fake, 1, 1)
+    [adset] = world.adsets
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"\0" * 150_000)
+    pol = policy()
+    with pg.session() as s:
+        for i in range(3):
+            spec = {"video_path": str(video), "name": f"ad {i}", "headline": "h"}
+            change = NewChange(
+                "create_ad", f"p-{i}", ACCOUNT, world.adsets[adset], spec, ad_set_id=adset
+            )  # noqa: E501
+            request_change(s, change, tenant_id="default", requested_by="t", policy=pol)
+    crashed = []
+
+    def die_once(at: str) -> None:  # the first worker dies after publishing, before recording
+        if at == "sent" and not crashed:
+            crashed.append(at)
+            raise Crash(at)
+
+    with pytest.raises(Crash):
+        make_executor(pg, fake, "w1", pol, crash=die_once).run_once()
+    drain([make_executor(pg, fake, "w1", pol)])
+    published = rows(pg)
+    assert {r.status for r in published} == {"applied"}
+    assert len(fake.of_type("ad")) == 3 and len(fake.of_type("creative")) == 3
+    assert len(fake.of_type("video")) == 3
+    assert all(a["status"] == "PAUSED" for a in fake.of_type("ad"))
+    assert sorted(r.ad_id for r in published) == sorted(a["id"] for a in fake.of_type("ad"))
+    assert [r.result["created"] for r in published] == [False] * 3  # found, not made again
+
+
+@pytest.mark.parametrize("kind", ["budget", "status"])
+def test_rollback_restores_the_previous_value_and_is_audited(
+    pg: Database, fake: FakeGraph, kind: str
+) -> None:
+    world = World.build(fake, 1, 1, budget=10_000)
+    [adset] = world.adsets
+    campaign = world.adsets[adset]
+    pol = policy()
+    value = 11_500 if kind == "budget" else "PAUSED"
+    with pg.session() as s:
+        first, _ = request_change(
+            s, NewChange(kind, "k1", ACCOUNT, campaign, value, ad_set_id=adset),
+            tenant_id="default", requested_by="t", policy=pol,
+        )  # fmt: skip
+    drain([make_executor(pg, fake, "w1", pol)])
+    field = "daily_budget" if kind == "budget" else "status"
+    assert fake.objects[adset][field] == value
+    with pg.session() as s:
+        undo, created = request_rollback(
+            s, tenant_id="default", change_id=first.id, requested_by="api:x", policy=pol
+        )
+        again, created_again = request_rollback(
+            s, tenant_id="default", change_id=first.id, requested_by="api:x", policy=pol
+        )
+    assert created and not created_again and again.id == undo.id
+    drain([make_executor(pg, fake, "w1", pol)])
+    assert fake.objects[adset][field] == (10_000 if kind == "budget" else "ACTIVE")
+    by_id = {r.id: r for r in rows(pg)}
+    assert by_id[first.id].status == "rolled_back" and by_id[undo.id].status == "applied"
+    assert by_id[undo.id].rollback_of == first.id
+    assert audit(pg, undo.id) == ["requested", "applied"]
+    with pg.session() as s:
+        [entry] = [
+            a
+            for a in db_changes.audit_for(s, tenant_id="default", change_id=undo.id)
+            if a.action == "applied"
+        ]  # noqa: E501
+    assert (entry.before, entry.after) == (value, 10_000 if kind == "budget" else "ACTIVE")

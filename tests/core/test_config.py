@@ -26,8 +26,8 @@ def shipped_models() -> dict[str, type[BaseModel]]:
     from core.domain.pipeline import PipelinesFile
     from core.domain.roas import RoasFile
     from core.domain.safety import SafetyConfig
-    from core.execution.config import ExecutorConfig
     from core.domain.sampler import SamplerConfig
+    from core.execution.config import ExecutorConfig
     from core.platforms.config import PlatformsConfig
     from core.settings import Settings
     from core.video.config import VideoConfig

@@ -5,8 +5,8 @@ rollback."""
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -65,8 +65,11 @@ def test_a_budget_change_is_applied_once_and_audited(pg: Database, fake: FakeGra
     [row] = rows(pg)
     adset = row.object_id
     assert (row.status, row.old_value, row.applied_value, row.dry_run) == (
-        "applied", 10_000, 11_000, False,
-    )  # fmt: skip
+        "applied",
+        10_000,
+        11_000,
+        False,
+    )
     assert world.budget(adset) == 11_000 and world.applied_writes()[(adset, "daily_budget")] == 1
     assert audit(pg, cid) == ["requested", "applied"]
     with pg.session() as s:
@@ -83,8 +86,11 @@ def test_over_cap_is_clamped_and_dry_run_sends_nothing(pg: Database, fake: FakeG
     assert not world.applied_writes() and all(world.budget(a) == 10_000 for a in world.adsets)
     for row in rows(pg):
         assert (row.status, row.dry_run, row.decision, row.applied_value) == (
-            "applied", True, "clamp", 12_000,
-        )  # fmt: skip
+            "applied",
+            True,
+            "clamp",
+            12_000,
+        )
         assert audit(pg, row.id) == ["requested", "dry_run"]
 
 
@@ -203,9 +209,13 @@ def test_with_injected_errors_everything_is_applied_within_the_caps(
         with pg.session() as s:  # +8% more: 18.8% over the window, within the 20% velocity
             for adset, campaign in world.adsets.items():
                 change = NewChange(
-                    "budget", f"c-{adset}", ACCOUNT, campaign,
-                    round(world.budget(adset) * 1.08), ad_set_id=adset,
-                )  # fmt: skip
+                    "budget",
+                    f"c-{adset}",
+                    ACCOUNT,
+                    campaign,
+                    round(world.budget(adset) * 1.08),
+                    ad_set_id=adset,
+                )
                 request_change(s, change, tenant_id="default", requested_by="t", policy=pol)
         race([make_executor(pg, fake, w, pol, cfg) for w in ("w1", "w2")])
         all_rows = rows(pg)
@@ -220,25 +230,26 @@ def test_with_injected_errors_everything_is_applied_within_the_caps(
 def assert_within_caps(all_rows: list[PendingAdChange], pol) -> None:  # type: ignore[no-untyped-def]
     """Every applied change against every cap, from the recorded history."""
     cfg = pol.config
+    hour, six = timedelta(hours=cfg.action_window_h), timedelta(hours=cfg.velocity_window_h)
     applied = sorted(
         (r for r in all_rows if r.status in ("applied", "rolled_back") and not r.dry_run),
         key=lambda r: r.applied_at,
     )  # noqa: E501
     for r in applied:
         window = [
-            o for o in applied
-            if o.campaign_id == r.campaign_id
-            and r.applied_at - timedelta(hours=cfg.action_window_h) < o.applied_at <= r.applied_at
-        ]  # fmt: skip
+            o
+            for o in applied
+            if o.campaign_id == r.campaign_id and r.applied_at - hour < o.applied_at <= r.applied_at
+        ]
         assert len(window) <= cfg.max_actions_per_campaign
         if r.kind == "budget":
             assert abs(r.applied_value - r.old_value) <= r.old_value * cfg.max_change_pct
             held = [
-                v for o in applied
-                if o.object_id == r.object_id
-                and r.applied_at - timedelta(hours=cfg.velocity_window_h) < o.applied_at <= r.applied_at
+                v
+                for o in applied
+                if o.object_id == r.object_id and r.applied_at - six < o.applied_at <= r.applied_at
                 for v in (o.old_value, o.applied_value)
-            ]  # fmt: skip
+            ]
             assert max(held) <= min(held) * (1 + cfg.max_velocity_pct) + 1
 
 
@@ -310,9 +321,12 @@ def test_rollback_restores_the_previous_value_and_is_audited(
     value = 11_500 if kind == "budget" else "PAUSED"
     with pg.session() as s:
         first, _ = request_change(
-            s, NewChange(kind, "k1", ACCOUNT, campaign, value, ad_set_id=adset),
-            tenant_id="default", requested_by="t", policy=pol,
-        )  # fmt: skip
+            s,
+            NewChange(kind, "k1", ACCOUNT, campaign, value, ad_set_id=adset),
+            tenant_id="default",
+            requested_by="t",
+            policy=pol,
+        )
     drain([make_executor(pg, fake, "w1", pol)])
     field = "daily_budget" if kind == "budget" else "status"
     assert fake.objects[adset][field] == value

@@ -37,6 +37,7 @@ from core.platforms.base import (
     AdSpec,
     ApplyResult,
     BudgetChange,
+    ObjectState,
     PermanentError,
     PlatformError,
     PublishResult,
@@ -97,10 +98,11 @@ class ChangeExecutor:
             )
         self._first = False
         self._hook("claimed")
+        states = self._read(batch) if self.config.graph_batch else {}
         sends: list[_Send] = []
         for change in batch:
             try:
-                send = self._prepare(change)
+                send = self._prepare(change, states.get(change.id))
             except PlatformError as exc:
                 self._failed_try(change, exc)
                 continue
@@ -110,21 +112,53 @@ class ChangeExecutor:
         self._send(sends)
         return len(batch)
 
+    def _platform(self, change: PendingAdChange) -> AdPlatform:
+        """The adapter; a tenant without one (no credentials...) is a permanent error."""
+        try:
+            return self.platform_for(change.tenant_id, change.account_id)
+        except PlatformError:
+            raise
+        except Exception as exc:
+            raise PermanentError(f"no ad platform for this change: {exc}") from exc
+
     def _hook(self, point: str) -> None:
         if self.crash is not None:
             self.crash(point)
 
     # --- decide -----------------------------------------------------------------------
-    def _prepare(self, change: PendingAdChange) -> _Send | None:
-        platform = self.platform_for(change.tenant_id, change.account_id)
+    def _read(self, batch: Sequence[PendingAdChange]) -> dict[int, ObjectState | PlatformError]:
+        """The objects of the batch's budget/status changes, one batch read per adapter."""
+        groups: dict[int, tuple[AdPlatform, list[PendingAdChange]]] = {}
+        for c in batch:
+            if c.kind != "create_ad":
+                try:
+                    platform = self._platform(c)
+                except PlatformError:
+                    continue  # _prepare meets the same error and records it
+                groups.setdefault(id(platform), (platform, []))[1].append(c)
+        out: dict[int, ObjectState | PlatformError] = {}
+        for platform, items in groups.values():
+            states = platform.read_states(
+                [c.object_id for c in items], budgets=[c.kind == "budget" for c in items]
+            )
+            out.update({c.id: st for c, st in zip(items, states, strict=True)})
+        return out
+
+    def _prepare(
+        self, change: PendingAdChange, state: ObjectState | PlatformError | None = None
+    ) -> _Send | None:
+        platform = self._platform(change)
+        if isinstance(state, PlatformError):
+            raise state
+        if change.kind != "create_ad" and state is None:
+            state = platform.read_state(change.object_id)
         if change.phase == "sending":
             if change.kind == "create_ad":  # idempotent per key on the platform
                 return _Send(change, platform, change.applied_value, None)
-            if self._read_back(change, platform):
+            if self._read_back(change, state):
                 return None
         current = None
-        if change.kind != "create_ad":
-            state = platform.read_state(change.object_id)
+        if state is not None:
             current = state.daily_budget_minor if change.kind == "budget" else state.status
             if change.kind == "budget" and current is None:
                 self._close(
@@ -240,10 +274,10 @@ class ChangeExecutor:
         )
         return self.policy.evaluate(proposal, history=hist, budget=budget)
 
-    def _read_back(self, change: PendingAdChange, platform: AdPlatform) -> bool:
+    def _read_back(self, change: PendingAdChange, state: Any) -> bool:
         """After an interrupted send: True (and recorded as applied) when the platform
-        already holds the value; else the mark is cleared and the change decided afresh."""
-        state = platform.read_state(change.object_id)
+        already holds the value (``state``: read after the interruption); else the mark is
+        cleared and the change decided afresh."""
         now_value = state.daily_budget_minor if change.kind == "budget" else state.status
         if now_value == change.applied_value:
             self._close(

@@ -380,6 +380,7 @@ def history(
     ).all()
     out = []
     for r in rows:
+        # A budget row without both budgets (never expected) still counts as an action.
         budget = r.kind == "budget" and isinstance(r.old_value, int)
         out.append(
             AppliedChange(

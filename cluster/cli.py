@@ -24,6 +24,7 @@ SUBCOMMANDS = (
     ("cluster.keys_cli", "keys", "API keys: create, revoke, list."),
     ("cluster.video_cli", "video", "Pro video operations."),
     ("cluster.models_cli", "models", "Models: list, show, promote, rollback, train."),
+    ("cluster.changes_cli", "changes", "Ad changes: list, show, rollback, kill-switch."),
 )
 for _module, _name, _help in SUBCOMMANDS:
     app.add_typer(importlib.import_module(_module).app, name=_name, help=_help)

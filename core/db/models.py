@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKeyConstraint,
@@ -389,10 +390,90 @@ class TrainingRun(TenantMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+class PendingAdChange(TenantMixin, Base):
+    """A change to an ad, ad set or campaign, queued for the safe executor (SPEC §3.5).
+
+    ``object_id`` is what the change acts on (the ad set of a budget change, the ad or ad set
+    of a status change, the ad set that gets the new ad of ``create_ad``). Values are JSON:
+    a budget in minor units, a status, or the publish spec. ``phase`` is the exactly-once
+    marker: ``sending`` is committed (with ``applied_value`` and ``old_value``) before the
+    platform call, so a worker that finds it after a crash reads the object back first.
+    """
+
+    __tablename__ = "pending_ad_changes"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    idempotency_key: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))  # budget | status | create_ad
+    account_id: Mapped[str] = mapped_column(String(128))
+    campaign_id: Mapped[str] = mapped_column(String(128))
+    ad_set_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    ad_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    object_id: Mapped[str] = mapped_column(String(128))
+    old_value: Mapped[Any | None] = mapped_column(JSONType, nullable=True)
+    new_value: Mapped[Any] = mapped_column(JSONType)
+    applied_value: Mapped[Any | None] = mapped_column(JSONType, nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    phase: Mapped[str | None] = mapped_column(String(16), nullable=True)  # sending
+    dry_run: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    decision: Mapped[str | None] = mapped_column(String(16), nullable=True)  # allow|clamp|reject
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    earliest_execute_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    leased_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    rollback_of: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    applied_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "idempotency_key"),
+        Index("ix_pending_ad_changes_claim", "status", "earliest_execute_at", "id"),
+        Index("ix_pending_ad_changes_tenant_created", "tenant_id", "created_at", "id"),
+        Index("ix_pending_ad_changes_history", "tenant_id", "campaign_id", "applied_at"),
+    )
+
+
+class AdChangeAudit(TenantMixin, Base):
+    """Who did what to which change: before, after and the platform's answer."""
+
+    __tablename__ = "ad_change_audit"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    change_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    actor: Mapped[str] = mapped_column(String(200))  # worker id, api:<key prefix>, cli
+    action: Mapped[str] = mapped_column(String(32))  # requested|applied|dry_run|rejected|...
+    object_id: Mapped[str] = mapped_column(String(128))
+    before: Mapped[Any | None] = mapped_column(JSONType, nullable=True)
+    after: Mapped[Any | None] = mapped_column(JSONType, nullable=True)
+    platform_response: Mapped[Any | None] = mapped_column(JSONType, nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KillSwitch(Base):
+    """The runtime kill switch (database, so every executor sees it): ``scope`` is a tenant
+    id, or ``*`` for every tenant."""
+
+    __tablename__ = "kill_switches"
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    engaged: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    set_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 __all__ = [
     "Ad",
+    "AdChangeAudit",
     "ApiKey",
     "Base",
     "Creative",
@@ -401,6 +482,8 @@ __all__ = [
     "ExperimentEvent",
     "ModelDecision",
     "ModelVersion",
+    "KillSwitch",
+    "PendingAdChange",
     "PendingJob",
     "PerformanceMetric",
     "PredictionLog",

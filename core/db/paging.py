@@ -1,7 +1,8 @@
 """Keyset pages, newest first: ``ORDER BY created_at DESC, id DESC`` and an opaque cursor.
 
-The cursor is the last row's ``(created_at, id)``, base64url-encoded JSON; the next page
-starts strictly after it, so rows inserted meanwhile never shift a page (unlike OFFSET).
+The cursor is the last row's ``(created_at, id)`` (a string or an integer id),
+base64url-encoded JSON; the next page starts strictly after it, so rows inserted meanwhile
+never shift a page (unlike OFFSET).
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
-def encode_cursor(created_at: datetime, row_id: str) -> str:
+def encode_cursor(created_at: datetime, row_id: str | int) -> str:
     raw = json.dumps([created_at.astimezone(UTC).isoformat(), row_id], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
+def decode_cursor(cursor: str) -> tuple[datetime, str | int]:
     """``(created_at, id)`` of a cursor; ``BadCursor`` for anything else."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
@@ -42,7 +43,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         created_at = datetime.fromisoformat(at)
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
         raise BadCursor("invalid cursor") from exc
-    if not isinstance(row_id, str) or created_at.tzinfo is None:
+    if isinstance(row_id, bool) or not isinstance(row_id, str | int) or created_at.tzinfo is None:
         raise BadCursor("invalid cursor")
     return created_at, row_id
 
@@ -52,7 +53,7 @@ def newest_first(
     stmt: Select[Any],
     *,
     created_at: InstrumentedAttribute[datetime],
-    row_id: InstrumentedAttribute[str],
+    row_id: InstrumentedAttribute[str] | InstrumentedAttribute[int],
     limit: int,
     cursor: str | None = None,
 ) -> Page[Any]:

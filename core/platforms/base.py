@@ -243,6 +243,20 @@ class AdPlatform(ABC):
     def read_state(self, object_id: str) -> ObjectState:
         """The object as the platform has it now (read back before retrying a change)."""
 
+    def read_states(
+        self, object_ids: Sequence[str], *, budgets: Sequence[bool] | None = None
+    ) -> list[ObjectState | PlatformError]:
+        """Several objects; one state or error per id, in order. ``budgets[i]``: the caller
+        needs that object's daily budget (it is an ad set or a campaign). Adapters that can
+        read them in one request override this."""
+        out: list[ObjectState | PlatformError] = []
+        for oid in object_ids:
+            try:
+                out.append(self.read_state(oid))
+            except PlatformError as exc:
+                out.append(exc)
+        return out
+
     @abstractmethod
     def insights(self, ad_ids: Sequence[str], since: date, until: date) -> list[InsightRow]:
         """Daily delivery of ``ad_ids`` from ``since`` to ``until`` (inclusive)."""

@@ -414,6 +414,77 @@ class MetaAdapter(AdPlatform):
             budget = int(raw) if raw not in (None, "", "0") else None
         return ObjectState(object_id, kind, head.get("status", ""), budget, head.get("name"))
 
+    def read_states(
+        self, object_ids: Sequence[str], *, budgets: Sequence[bool] | None = None
+    ) -> list[ObjectState | PlatformError]:
+        """One Graph batch request of GETs per ``batch_size`` ids (an object whose budget is
+        asked for is read with ``daily_budget`` in the same call); retryable failures go
+        again, with backoff, up to ``max_attempts``."""
+        wants = list(budgets) if budgets is not None else [False] * len(object_ids)
+        results: dict[int, ObjectState | PlatformError] = {}
+        size = self.config.batch_size
+        for lo in range(0, len(object_ids), size):
+            pending = list(range(lo, min(lo + size, len(object_ids))))
+            for attempt in range(1, self.config.max_attempts + 1):
+                failed = self._read_round(object_ids, wants, pending, results, attempt)
+                results.update(failed)
+                if not failed or attempt == self.config.max_attempts:
+                    break
+                waits = [e.retry_after_s for e in failed.values() if e.retry_after_s is not None]
+                self._sleep(max(waits, default=self._backoff(attempt)))
+                pending = list(failed)
+        return [results[i] for i in range(len(object_ids))]
+
+    def _read_round(
+        self,
+        ids: Sequence[str],
+        wants: Sequence[bool],
+        pending: list[int],
+        results: dict[int, ObjectState | PlatformError],
+        attempt: int,
+    ) -> dict[int, PlatformError]:
+        batch = self._api.new_batch()
+        failed: dict[int, PlatformError] = {}
+
+        def ok(i: int) -> Callable[[FacebookResponse], None]:
+            def record(r: FacebookResponse) -> None:
+                body = r.json()
+                kind = (body.get("metadata") or {}).get("type")
+                if kind not in ("ad", "adset", "campaign"):
+                    results[i] = PermanentError(f"{ids[i]} is a {kind}, not an ad or ad set")
+                    return
+                raw = body.get("daily_budget")
+                budget = int(raw) if raw not in (None, "", "0") else None
+                results[i] = ObjectState(
+                    ids[i], kind, body.get("status", ""), budget, body.get("name")
+                )
+
+            return record
+
+        def bad(i: int) -> Callable[[FacebookResponse], None]:
+            def record(r: FacebookResponse) -> None:
+                err = classify(r.error(), self._backoff(attempt))
+                (failed if err.retryable else results)[i] = err
+
+            return record
+
+        for i in pending:
+            fields = "id,name,status,daily_budget" if wants[i] else "id,name,status"
+            params = {"fields": fields, "metadata": 1}
+            batch.add("GET", (ids[i],), params, success=ok(i), failure=bad(i))
+        try:
+            left = batch.execute()
+        except FacebookRequestError as exc:
+            err = classify(exc, self._backoff(attempt))
+            return {i: err for i in pending} if err.retryable else _all(pending, err, results)
+        except requests.RequestException as exc:
+            return {i: TransientError(f"network error: {type(exc).__name__}") for i in pending}
+        if left is not None:
+            for i in pending:
+                if i not in results and i not in failed:
+                    failed[i] = TransientError("no answer in the batch response")
+        return failed
+
     def insights(self, ad_ids: Sequence[str], since: date, until: date) -> list[InsightRow]:
         if not ad_ids:
             return []

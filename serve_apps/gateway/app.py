@@ -16,6 +16,7 @@ from serve_apps.gateway.services import Services
 ROUTERS = (
     "serve_apps.gateway.routes.health",
     "serve_apps.gateway.routes.feedback",
+    "serve_apps.gateway.routes.changes",  # before ads: /api/ads/changes is not an ad id
     "serve_apps.gateway.routes.ads",
     "serve_apps.gateway.routes.rag",
     "serve_apps.gateway.routes.predict",

@@ -27,6 +27,7 @@ def shipped_models() -> dict[str, type[BaseModel]]:
     from core.domain.roas import RoasFile
     from core.domain.safety import SafetyConfig
     from core.domain.sampler import SamplerConfig
+    from core.execution.config import ExecutorConfig
     from core.ml.config import TrainingConfig
     from core.platforms.config import PlatformsConfig
     from core.settings import Settings
@@ -43,6 +44,7 @@ def shipped_models() -> dict[str, type[BaseModel]]:
         "serve.yaml": ServeDeploySchema,
         "safety.yaml": SafetyConfig,
         "platforms.yaml": PlatformsConfig,
+        "executor.yaml": ExecutorConfig,
     }
 
 

@@ -68,7 +68,7 @@ def _get(services: Services, ad_id: str, tenant: str) -> AdOut:
         return _out(ad)
 
 
-# Keep static paths (a future /changes) above this catch-all.
+# Static paths (/api/ads/changes: routes/changes.py, included first) stay above this one.
 @router.get("/{ad_id}", response_model=AdOut)
 async def get_ad(ad_id: str, services: ServicesDep, tenant: TenantDep) -> AdOut:
     return await asyncio.to_thread(_get, services, ad_id, tenant)

@@ -266,3 +266,19 @@ def test_bad_credentials_are_refused(tmp_path, mode, env, tenant, match):
     with pytest.raises(CredentialsError, match=match) as info:
         load_creds(tenant, cfg, env)
     assert TOKEN not in str(info.value)
+
+
+def test_read_states_is_one_batch_request_with_budgets_where_asked(fake):
+    meta = adapter(fake)
+    a, b = adsets(fake, 2, budget=1500)
+    ad = fake.add("ad", adset_id=a, status="PAUSED", name="x")
+    before = len([c for c in fake.calls if not c.in_batch])
+    states = meta.read_states([a, ad, "404404"], budgets=[True, False, False])
+    assert len([c for c in fake.calls if not c.in_batch]) == before + 1  # one HTTP request
+    assert (states[0].kind, states[0].daily_budget_minor) == ("adset", 1500)
+    assert (states[1].kind, states[1].status, states[1].daily_budget_minor) == (
+        "ad",
+        "PAUSED",
+        None,
+    )
+    assert isinstance(states[2], NotFoundError)

@@ -18,8 +18,13 @@ Client = Callable[..., httpx.Client]
 
 def budget(key: str, value: int = 1200, **extra: object) -> dict:
     return {
-        "kind": "budget", "idempotency_key": key, "account_id": "act_1", "campaign_id": "c1",
-        "ad_set_id": "as1", "new_value": value, **extra,
+        "kind": "budget",
+        "idempotency_key": key,
+        "account_id": "act_1",
+        "campaign_id": "c1",
+        "ad_set_id": "as1",
+        "new_value": value,
+        **extra,
     }
 
 

@@ -14,20 +14,9 @@ import pytest
 from core.db.engine import Database
 from core.db.prediction_log import recent
 from core.ml import registry
-from core.ml.config import training_config
-from core.ml.dataset import build_table, time_split
-from core.ml.model import fit, task_data
 from core.settings import Settings
-from training.synthetic import synthetic_ads
+from tests.support.ctr_models import register_ctr_model
 
-PARAMS = {
-    "eta": 0.1,
-    "max_depth": 3,
-    "min_child_weight": 1.0,
-    "subsample": 1.0,
-    "colsample_bytree": 1.0,
-    "lambda": 1.0,
-}
 CREATIVE = {
     "ad_id": "ad-1",
     "video_features": [0.5, -0.2, 0.1],
@@ -35,34 +24,6 @@ CREATIVE = {
     "cta": "Shop now",
     "template": "ugc",
 }
-
-
-def _register(settings: Settings, tenant: str, rounds: int) -> str:
-    cfg = training_config()
-    split = time_split(
-        build_table(synthetic_ads(400, seed=rounds), cfg.features, min_impressions=100), cfg.dataset
-    )
-    model = fit(
-        task_data("ctr", split.train, cfg.features), PARAMS, rounds=rounds, features=cfg.features
-    )
-    db = Database(settings.db_url)
-    try:
-        out = registry.evaluate_and_register(
-            db,
-            settings,
-            cfg,
-            tenant_id=tenant,
-            kind="ctr",
-            model=model,
-            holdout=task_data("ctr", split.test, cfg.features),
-            dataset_version=None,
-            run_id=None,
-        )
-        if out.action != "promoted":
-            registry.promote(db, tenant_id=tenant, kind="ctr", version=out.version, reason="test")
-        return out.version
-    finally:
-        db.dispose()
 
 
 def _wait_version(client: httpx.Client, version: str, timeout_s: float = 20.0) -> None:
@@ -100,7 +61,7 @@ def test_promotion_and_rollback_under_continuous_load(
 ) -> None:
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     client = tenant_client(tenant)
-    first = _register(app_settings, tenant, rounds=5)
+    first = register_ctr_model(app_settings, tenant, rounds=5)
     r = client.post(
         "/api/ml/predict/ctr",
         json={"creatives": [CREATIVE, {**CREATIVE, "ad_id": "ad-2", "template": "demo"}]},
@@ -131,7 +92,7 @@ def test_promotion_and_rollback_under_continuous_load(
     for t in threads:
         t.start()
     try:
-        second = _register(app_settings, tenant, rounds=40)
+        second = register_ctr_model(app_settings, tenant, rounds=40)
         _wait_version(client, second)
         db = Database(app_settings.db_url)
         try:
@@ -151,7 +112,7 @@ def test_promotion_and_rollback_under_continuous_load(
 
 
 def test_served_predictions_are_logged(client: httpx.Client, app_settings: Settings) -> None:
-    version = _register(app_settings, app_settings.tenant_id, rounds=8)
+    version = register_ctr_model(app_settings, app_settings.tenant_id, rounds=8)
     _wait_version(client, version)
     db = Database(app_settings.db_url)
     try:

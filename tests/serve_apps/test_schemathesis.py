@@ -30,6 +30,7 @@ from core.db.keys import create_key
 from core.settings import Settings
 from serve_apps.gateway.app import build_app
 from serve_apps.gateway.services import Services
+from tests.support.ctr_models import register_ctr_model
 
 EXAMPLES = int(os.environ.get("ADC_SCHEMATHESIS_EXAMPLES", "15"))
 EXCLUDED_PATHS = r"^/api/ml/(train|self-learning-cycle)"
@@ -64,6 +65,8 @@ CASES = [
 
 @pytest.fixture(scope="session")
 def fuzz_key(gateway_url: str, app_settings: Settings) -> str:
+    """A key of tenant ``fuzz``, which has a CTR champion (so predict/ctr serves, not 503)."""
+    register_ctr_model(app_settings, "fuzz", rounds=5)
     db = Database(app_settings.db_url)
     try:
         return create_key(db, tenant_id="fuzz", name="schemathesis", rate_limit_per_min=0)

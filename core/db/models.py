@@ -390,6 +390,8 @@ class TrainingRun(TenantMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
 class PendingAdChange(TenantMixin, Base):
     """A change to an ad, ad set or campaign, queued for the safe executor (SPEC §3.5).
 
@@ -471,9 +473,92 @@ class KillSwitch(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class LearningCycle(TenantMixin, Base):
+    """One self-learning cycle of one tenant (SPEC §4): its steps, in order, as JSON.
+
+    At most one ``running`` cycle per tenant (a partial unique index); ``owner`` is the
+    orchestrator instance running it and ``heartbeat_at`` its last sign of life, so a cycle
+    left by a dead orchestrator is found and closed as failed.
+    """
+
+    __tablename__ = "learning_cycles"
+    cycle_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(16))  # schedule | api | cli | job
+    requested_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))  # running|completed|partial|failed
+    steps: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (
+        Index("ix_learning_cycles_tenant_started", "tenant_id", "started_at"),
+        Index(
+            "ux_learning_cycles_running",
+            "tenant_id",
+            unique=True,
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
+        ),
+    )
+
+
+class LearningSchedule(Base):
+    """When a tenant's next scheduled cycle is due (persisted: a restarted orchestrator
+    neither skips nor doubles a cycle)."""
+
+    __tablename__ = "learning_schedule"
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_due_at: Mapped[datetime] = mapped_column()
+    last_cycle_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LearningResult(TenantMixin, Base):
+    """What a loop learned, kept per cycle: ``kind`` is ``insights`` (cross-learner),
+    ``creative_dna`` or ``accuracy`` (compound learner)."""
+
+    __tablename__ = "learning_results"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    cycle_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_learning_results_latest", "tenant_id", "kind", "created_at"),)
+
+
+class AllocationDecision(TenantMixin, Base):
+    """One budget share the auto-promoter chose, with the propensity it had (the logged
+    decisions that off-policy evaluation reads). ``reward``: the arm's ROAS over the period
+    after the decision, filled in when that period's metrics are in."""
+
+    __tablename__ = "allocation_decisions"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    cycle_id: Mapped[str] = mapped_column(String(36))
+    experiment_id: Mapped[str] = mapped_column(String(128))
+    ad_id: Mapped[str] = mapped_column(String(128))
+    policy: Mapped[str] = mapped_column(String(64))
+    propensity: Mapped[float] = mapped_column(Float)
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reward: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (
+        Index("ix_allocation_decisions_exp", "tenant_id", "experiment_id", "decided_at"),
+    )
+
+
 __all__ = [
     "Ad",
     "AdChangeAudit",
+    "AllocationDecision",
     "ApiKey",
     "Base",
     "Creative",
@@ -483,6 +568,9 @@ __all__ = [
     "ModelDecision",
     "ModelVersion",
     "KillSwitch",
+    "LearningCycle",
+    "LearningResult",
+    "LearningSchedule",
     "PendingAdChange",
     "PendingJob",
     "PerformanceMetric",

@@ -24,6 +24,7 @@ ROUTERS = (
     "serve_apps.gateway.routes.jobs",
     "serve_apps.gateway.routes.pro",
     "serve_apps.gateway.routes.training",
+    "serve_apps.gateway.routes.learning",
 )
 
 

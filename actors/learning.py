@@ -83,10 +83,13 @@ class LearningOrchestrator:
         return True
 
     def stop(self) -> bool:
+        """Stop the threads; a cycle in progress is finished first."""
         self._stop.set()
         for t in self._threads:
             t.join(timeout=10)
         self._threads = []
+        self._pool.shutdown(wait=True)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cycle")
         return True
 
     # --- cycles -------------------------------------------------------------------------

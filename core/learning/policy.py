@@ -378,7 +378,9 @@ def plan_allocation(
         prob_best={a.ad_id: float(prob_best[i]) for i, a in enumerate(active)},
         revenue_per_impression={a.ad_id: float(means[i]) for i, a in enumerate(active)},
         expected_roas={
-            a.ad_id: float(means[i] * imp_per_spend[i]) for i, a in enumerate(active) if spend[i] > 0
+            a.ad_id: float(means[i] * imp_per_spend[i])
+            for i, a in enumerate(active)
+            if spend[i] > 0
         },
         p_unprofitable={a.ad_id: float(p_loss[i]) for i, a in enumerate(active)},
     )

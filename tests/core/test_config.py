@@ -28,6 +28,9 @@ def shipped_models() -> dict[str, type[BaseModel]]:
     from core.domain.safety import SafetyConfig
     from core.domain.sampler import SamplerConfig
     from core.execution.config import ExecutorConfig
+    from core.learning.analytics_config import LearningAnalyticsConfig
+    from core.learning.config import LearningConfig
+    from core.learning.policy import AllocationConfig
     from core.ml.config import TrainingConfig
     from core.platforms.config import PlatformsConfig
     from core.settings import Settings
@@ -45,6 +48,9 @@ def shipped_models() -> dict[str, type[BaseModel]]:
         "safety.yaml": SafetyConfig,
         "platforms.yaml": PlatformsConfig,
         "executor.yaml": ExecutorConfig,
+        "learning.yaml": LearningConfig,
+        "learning_analytics.yaml": LearningAnalyticsConfig,
+        "allocation.yaml": AllocationConfig,
     }
 
 

@@ -47,7 +47,8 @@ def _snapshots(rows: list[Any]) -> list[alloc.MetricSnapshot]:
 
 def fill_rewards(ctx: CycleContext, history: dict[str, list[Any]], experiment_id: str) -> int:
     """Label logged decisions whose following interval has passed: reward = the arm's ROAS
-    over it (no spend: left unlabelled)."""
+    from the decision to the first snapshot at least an interval later (no spend there:
+    left unlabelled)."""
     interval = timedelta(seconds=ctx.config.schedule.interval_s)
     now, filled = ctx.now(), 0
     with ctx.db.session() as s:
@@ -59,8 +60,9 @@ def fill_rewards(ctx: CycleContext, history: dict[str, list[Any]], experiment_id
                 continue
             rows = history.get(d.ad_id, [])
             times = [r.observed_at for r in rows]
-            i, j = bisect.bisect_right(times, d.decided_at) - 1, bisect.bisect_right(times, end) - 1
-            if j < 0 or j <= i:
+            # from the last snapshot at the decision to the first one a full interval later
+            i, j = bisect.bisect_right(times, d.decided_at) - 1, bisect.bisect_left(times, end)
+            if j >= len(rows) or j <= i:
                 continue
             a = rows[i] if i >= 0 else None
             spend = rows[j].spend - (a.spend if a else 0.0)
@@ -76,8 +78,6 @@ def off_policy_gate(ctx: CycleContext, experiment_id: str, shares: dict[str, flo
     cfg = ctx.config.auto_promoter
     if not cfg.gate:
         return None
-    from core.domain import ope  # numpy only; imported here to keep the loop light
-
     with ctx.db.session() as s:
         logged = repo.decisions(
             s, tenant_id=ctx.tenant_id, experiment_id=experiment_id, labelled=True
@@ -87,6 +87,8 @@ def off_policy_gate(ctx: CycleContext, experiment_id: str, shares: dict[str, flo
     logging_policy = Counter(d.policy for d in logged).most_common(1)[0][0]
     if logging_policy == cfg.policy or len(logged) < cfg.gate_min_decisions:
         return None
+    from core.domain import ope
+
     reward = np.array([d.reward for d in logged], dtype=float)
     pscore = np.array([d.propensity for d in logged], dtype=float)
     target = np.array([shares.get(d.ad_id, 0.0) for d in logged], dtype=float)

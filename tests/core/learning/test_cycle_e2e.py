@@ -39,7 +39,7 @@ def test_cycles_on_the_simulator_learn_and_act(world: LearningWorld) -> None:
     executor = world.executor()
     start_budgets = world.budgets()
     statuses = []
-    for day in range(6):
+    for _day in range(6):
         world.sim.advance(24)
         cycle_id, status = world.cycle()
         statuses.append(status)

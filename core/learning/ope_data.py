@@ -197,7 +197,7 @@ def normalise(frame: pd.DataFrame, source: str = "log") -> BanditLog:
     bad = np.flatnonzero(~((p > 0) & (p <= 1)).to_numpy())
     if bad.size:
         raise LogError(
-            f"{source}: column 'propensity' row {bad[0]}: {p.iloc[bad[0]]!r} is not in (0, 1]"
+            f"{source}: column 'propensity' row {bad[0]}: {float(p.iloc[bad[0]])} is not in (0, 1]"
         )
     if "timestamp" in frame.columns:
         frame = _time_order(frame, source)

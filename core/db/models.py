@@ -390,8 +390,6 @@ class TrainingRun(TenantMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
-
-
 class PendingAdChange(TenantMixin, Base):
     """A change to an ad, ad set or campaign, queued for the safe executor (SPEC §3.5).
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from core.config import ConfigError
@@ -28,7 +29,7 @@ err = Console(stderr=True)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -56,7 +57,8 @@ def _row(e: Estimate) -> tuple[str, str, str, str, str]:
 def _print(report: OpeReport) -> None:
     first = report.estimates[next(iter(report.estimates))]
     console.print(
-        f"policy [bold]{report.policy}[/bold] on {report.source} ({report.layout} layout, "
+        f"policy [bold]{escape(report.policy)}[/bold] on {escape(report.source)} "
+        f"({report.layout} layout, "
         f"{report.n_log} rows, {len(report.items)} items)"
     )
     if report.split > 0:
@@ -70,18 +72,21 @@ def _print(report: OpeReport) -> None:
         f"{first.confidence:.0%} interval",
         "std err",
         "n",
-        caption=f"bootstrap: {first.rounds} rounds",
+        caption=f"bootstrap: {first.rounds} rounds; logged: the logging policy's mean reward",
     )
     for e in report.estimates.values():
         table.add_row(*_row(e))
     table.add_row(*_row(report.baseline), style="dim")
     console.print(table)
-    top = sorted(zip(report.probabilities, report.items, strict=True), reverse=True)[:5]
-    console.print("policy: " + ", ".join(f"{item} {p:.3f}" for p, item in top if p > 0))
+    ranked = sorted(zip(report.probabilities, report.items, strict=True), reverse=True)
+    positive = [(p, item) for p, item in ranked if p > 0]
+    shown = ", ".join(f"{escape(item)} {p:.3f}" for p, item in positive[:5])
+    more = f" (+{len(positive) - 5} more)" if len(positive) > 5 else ""
+    console.print(f"policy: {shown}{more}")
     colour = "green" if report.allowed else "red"
-    console.print(f"gate: [{colour}]{report.reason}[/{colour}]")
+    console.print(f"gate: [{colour}]{escape(report.reason)}[/{colour}]")
     for w in report.warnings:
-        err.print(f"[yellow]warning:[/yellow] {w}")
+        err.print(f"[yellow]warning:[/yellow] {escape(w)}", soft_wrap=True)
 
 
 @app.callback(invoke_without_command=True)

@@ -72,7 +72,7 @@ def _print(report: OpeReport) -> None:
         f"{first.confidence:.0%} interval",
         "std err",
         "n",
-        caption=f"bootstrap: {first.rounds} rounds; logged: the logging policy's mean reward",
+        caption=f"bootstrap: {first.rounds} rounds; logged = on-policy mean reward",
     )
     for e in report.estimates.values():
         table.add_row(*_row(e))

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.config import ConfigError
+from core.config import ConfigError, model_defaults
 from core.learning.ope_data import BanditLog, LogError, OpeConfig, normalise, read_log
 
 
@@ -114,6 +114,7 @@ def test_actions_need_every_item() -> None:
 
 
 def test_config_loads_and_overrides() -> None:
+    assert model_defaults(OpeConfig) == []  # every value is written in configs/ope.yaml
     config = OpeConfig.load()
     assert 0 < config.bootstrap.confidence < 1 and config.gate.estimator in ("ips", "snips", "dr")
     tuned = OpeConfig.load(overrides={"bootstrap": {"rounds": 7}, "gate": {"tolerance": 0.1}})

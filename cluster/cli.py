@@ -26,6 +26,7 @@ SUBCOMMANDS = (
     ("cluster.models_cli", "models", "Models: list, show, promote, rollback, train."),
     ("cluster.changes_cli", "changes", "Ad changes: list, show, rollback, kill-switch."),
     ("cluster.cycle_cli", "cycle", "Self-learning cycles: run, status, history, show."),
+    ("cluster.ope_cli", "ope", "Off-policy evaluation of a policy on logged decisions."),
 )
 for _module, _name, _help in SUBCOMMANDS:
     app.add_typer(importlib.import_module(_module).app, name=_name, help=_help)

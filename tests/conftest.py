@@ -17,6 +17,9 @@ from core.settings import Settings
 from tests.support import postgres
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# The orchestrator of the session's app runs cycles on demand only: a scheduled cycle would
+# refold experiments and queue changes under other tests' feet (the schedule has its tests).
+os.environ.setdefault("ADCLUSTER_LEARNING__SCHEDULE__ENABLED", "false")
 
 
 def free_port() -> int:

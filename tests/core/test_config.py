@@ -30,6 +30,7 @@ def shipped_models() -> dict[str, type[BaseModel]]:
     from core.execution.config import ExecutorConfig
     from core.learning.analytics_config import LearningAnalyticsConfig
     from core.learning.config import LearningConfig
+    from core.learning.ope_data import OpeConfig
     from core.learning.policy import AllocationConfig
     from core.ml.config import TrainingConfig
     from core.platforms.config import PlatformsConfig
@@ -51,6 +52,7 @@ def shipped_models() -> dict[str, type[BaseModel]]:
         "learning.yaml": LearningConfig,
         "learning_analytics.yaml": LearningAnalyticsConfig,
         "allocation.yaml": AllocationConfig,
+        "ope.yaml": OpeConfig,
     }
 
 

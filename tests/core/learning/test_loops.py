@@ -207,3 +207,38 @@ def test_auto_promoter_without_experiments_is_skipped(world) -> None:
         ).status = "stopped"
     with pytest.raises(Skipped, match="no active experiments"):
         auto_promoter.run(world.context())
+
+
+def _log(world: LearningWorld, policy: str, cycles: int) -> None:
+    import numpy as np
+
+    from core.db.models import AllocationDecision
+
+    rng = np.random.default_rng(0)
+    a, b = world.ads[:2]
+    with world.db.session() as s:
+        for c in range(cycles):
+            for ad, mean in ((a, 3.0), (b, 0.5)):
+                s.add(
+                    AllocationDecision(
+                        tenant_id="default",
+                        cycle_id=f"c{c}",
+                        experiment_id=world.experiment_id,
+                        ad_id=ad,
+                        policy=policy,
+                        propensity=0.5,
+                        reward=float(max(rng.normal(mean, 0.3), 0.0)),
+                    )
+                )
+
+
+def test_off_policy_gate_holds_a_new_policy_that_the_log_says_is_worse(world) -> None:
+    a, b = world.ads[:2]
+    _log(world, "old-policy", cycles=40)
+    ctx = world.context()
+    assert auto_promoter.off_policy_gate(ctx, world.experiment_id, {a: 0.9, b: 0.1}) is None
+    held = auto_promoter.off_policy_gate(ctx, world.experiment_id, {a: 0.1, b: 0.9})
+    assert held is not None and held.startswith("refused")
+    # on-policy (the logging policy itself) is never gated
+    _log(world, ctx.config.auto_promoter.policy, cycles=60)
+    assert auto_promoter.off_policy_gate(ctx, world.experiment_id, {a: 0.1, b: 0.9}) is None

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from actors.market import market_proxies
 from core.db.changes import NOTIFY_CHANNEL
 from core.db.engine import Database
 from core.domain.safety import load_policy
@@ -59,7 +60,9 @@ class SafeExecutor:
             worker=self.worker,
             config=self.config,
             policy=load_policy(),
-            platform_for=PlatformRegistry(self.config, PlatformsConfig.load()),
+            platform_for=PlatformRegistry(
+                self.config, PlatformsConfig.load(), simulator=market_proxies(self.settings)
+            ),
         )
         self._wake = threading.Event()
         self._stop = threading.Event()

@@ -18,6 +18,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from actors.market import market_proxies
 from core.db import learning as repo
 from core.db.engine import Database
 from core.db.models import utcnow
@@ -43,7 +44,9 @@ class LearningOrchestrator:
         self.config = LearningConfig.load()
         self.db = Database(self.settings.db_url)
         self.owner = f"learning-{uuid.uuid4().hex[:12]}"
-        self.platforms = PlatformRegistry(ExecutorConfig.load(), PlatformsConfig.load())
+        self.platforms = PlatformRegistry(
+            ExecutorConfig.load(), PlatformsConfig.load(), simulator=market_proxies(self.settings)
+        )
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cycle")
         self._lock = threading.Lock()
         self._stop = threading.Event()

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -555,6 +556,18 @@ class AllocationDecision(TenantMixin, Base):
     )
 
 
+class SimulatorMarket(Base):
+    """A tenant's live simulated market (the ``market_simulator`` actor's state): the
+    pickled simulator, and the wall-clock time its simulated clock is anchored to."""
+
+    __tablename__ = "simulator_markets"
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+    anchored_at: Mapped[datetime] = mapped_column()
+    hours_run: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 __all__ = [
     "Ad",
     "AdChangeAudit",
@@ -577,6 +590,7 @@ __all__ = [
     "PredictionLog",
     "ProJob",
     "Tenant",
+    "SimulatorMarket",
     "TrainingRun",
     "Winner",
     "WinnerRuleRow",

@@ -381,6 +381,8 @@ class ChangeExecutor:
                         response=body,
                         ad_id=out.ad_id,
                     )
+                    if ok:
+                        _remember_ad(s, item, out)
                     self.processed["applied"] += ok
                 else:
                     retry.append((c, out))
@@ -421,3 +423,31 @@ class ChangeExecutor:
         if due is None:
             return None
         return max((due - (now or utcnow())).total_seconds(), 0.0)
+
+
+def _remember_ad(session: Any, item: _Send, out: PublishResult) -> None:
+    """A published ad joins the tenant's ads (and its creative), so the learning cycle
+    fetches its delivery and can act on it."""
+    from core.db.ads import CreativeSpec, upsert_ad
+    from core.video.ops.creative_features import FEATURE_NAMES
+
+    c, spec = item.change, dict(item.value or {})
+    features = spec.get("features") or {}
+    upsert_ad(
+        session,
+        tenant_id=c.tenant_id,
+        ad_id=out.ad_id,
+        creative=CreativeSpec(
+            creative_id=out.creative_id,
+            video_id=out.video_id,
+            video_path=spec.get("video_path"),
+            hook_text=spec.get("primary_text") or spec.get("headline") or None,
+            cta=spec.get("call_to_action"),
+            video_features=[float(features[n]) for n in FEATURE_NAMES if n in features] or None,
+        ),
+        name=spec.get("name"),
+        platform=item.platform.name,
+        campaign_id=c.campaign_id,
+        ad_set_id=c.ad_set_id or c.object_id,
+        status="active" if out.status == "ACTIVE" else "paused",
+    )

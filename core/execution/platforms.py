@@ -4,12 +4,14 @@ Meta serves a tenant when ``platforms.yaml: adapter`` is ``meta`` or the tenant 
 in ``executor.yaml: meta_tenants``; its credentials come from the environment or the
 secrets file (``core.platforms.meta.load_credentials``). One adapter per (tenant, ad
 account) is kept for the executor's life. The simulator keeps its market in memory, one per
-tenant: ids it does not know fail as not found.
+tenant: ids it does not know fail as not found. On a cluster, ``simulator`` gives every
+process the same live market (``actors/market.py``: the ``market_simulator`` actor).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from core.execution.config import ExecutorConfig
 from core.platforms.base import AdPlatform
@@ -20,9 +22,15 @@ from core.platforms.simulator import MarketSimulator
 class PlatformRegistry:
     """``registry(tenant_id, account_id)`` → the adapter (a ``PlatformFor``)."""
 
-    def __init__(self, executor: ExecutorConfig, platforms: PlatformsConfig) -> None:
+    def __init__(
+        self,
+        executor: ExecutorConfig,
+        platforms: PlatformsConfig,
+        simulator: Callable[[str], AdPlatform] | None = None,
+    ) -> None:
         self.executor = executor
         self.platforms = platforms
+        self.simulator = simulator  # tenant -> its market (default: one in this process)
         self._adapters: dict[tuple[str, str], AdPlatform] = {}
         self._lock = threading.Lock()
 
@@ -41,6 +49,8 @@ class PlatformRegistry:
 
     def _make(self, tenant_id: str, account_id: str, meta: bool) -> AdPlatform:
         if not meta:
+            if self.simulator is not None:
+                return self.simulator(tenant_id)
             return MarketSimulator(self.platforms.simulator)
         from core.platforms.meta import MetaAdapter, load_credentials  # loads the SDK
 

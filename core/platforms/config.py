@@ -46,6 +46,7 @@ class SimulatorConfig(ConfigModel):
     fatigue_impressions: float = Field(gt=0)
     fatigue_floor: float = Field(ge=0, le=1)
     minor_per_major: int = Field(ge=1)
+    live_hours_per_hour: float = Field(gt=0)
 
 
 class PlatformsConfig(ConfigModel):

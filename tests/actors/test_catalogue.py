@@ -28,7 +28,7 @@ def test_each_entry_names_a_class_that_fits(role: str) -> None:
 
 def test_unknown_role_names_the_known_ones() -> None:
     with pytest.raises(
-        KeyError, match="known: job_consumer, model_trainer, prediction_log, pro_video_jobs"
+        KeyError, match="known: job_consumer, learning_orchestrator, market_simulator, model_"
     ):
         catalogue.load().spec("nope")
 

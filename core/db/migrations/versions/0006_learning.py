@@ -1,4 +1,4 @@
-"""learning: learning_cycles, learning_schedule, learning_results, allocation_decisions (§4)
+"""learning: cycles, schedule, results, allocation decisions (§4); live simulator markets
 
 Revision ID: 0006_learning
 Revises: 0005_ad_changes
@@ -94,8 +94,19 @@ def upgrade() -> None:
             unique=False,
         )
 
+    op.create_table(
+        "simulator_markets",
+        sa.Column("tenant_id", sa.String(length=64), nullable=False),
+        sa.Column("state", sa.LargeBinary(), nullable=False),
+        sa.Column("anchored_at", TS, nullable=False),
+        sa.Column("hours_run", sa.Integer(), nullable=False),
+        sa.Column("updated_at", TS, nullable=False),
+        sa.PrimaryKeyConstraint("tenant_id", name="simulator_markets_pkey"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("simulator_markets")
     for table, indexes in (
         (
             "allocation_decisions",

@@ -68,7 +68,7 @@ def test_killed_mid_cycle_never_leaves_two_running(settings: Settings) -> None:
         time.sleep(rng.uniform(0.0, 0.4))
         ray.kill(handle, no_restart=False)
         # a new instance answers once it has recovered (in its constructor)
-        _wait(lambda: _owner(handle) not in (None, before))
+        _wait(lambda old=before: _owner(handle) not in (None, old))
         with db.session() as s:
             running = s.query(LearningCycle).filter_by(status="running").all()
             assert running == []
@@ -96,3 +96,19 @@ def test_one_live_market_for_everyone(settings: Settings) -> None:
     ray.kill(handle, no_restart=False)
     _wait(lambda: _alive(handle))
     assert b.read_state(adset).daily_budget_minor == 12_000  # state came back from the database
+
+
+def test_ray_job_entry_point_runs_a_cycle(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from cluster.learning_job import main
+
+    monkeypatch.setenv("DATABASE_URL", settings.db_url)
+    monkeypatch.setenv("ADCLUSTER_DATA_DIR", settings.data_dir)
+    monkeypatch.setenv("ADCLUSTER_RAY__NAMESPACE", settings.ray.namespace)
+    assert main(["--tenant", "default"]) == 0
+    line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("RESULT ")][-1]
+    result = json.loads(line.removeprefix("RESULT "))
+    assert result["status"] == "completed" and result["trigger"] == "job"

@@ -1,0 +1,1 @@
+"""The self-learning cycle's work, without Ray."""

@@ -28,6 +28,7 @@ def shipped_models() -> dict[str, type[BaseModel]]:
     from core.domain.safety import SafetyConfig
     from core.domain.sampler import SamplerConfig
     from core.execution.config import ExecutorConfig
+    from core.learning.policy import AllocationConfig
     from core.ml.config import TrainingConfig
     from core.platforms.config import PlatformsConfig
     from core.settings import Settings
@@ -45,6 +46,7 @@ def shipped_models() -> dict[str, type[BaseModel]]:
         "safety.yaml": SafetyConfig,
         "platforms.yaml": PlatformsConfig,
         "executor.yaml": ExecutorConfig,
+        "allocation.yaml": AllocationConfig,
     }
 
 

@@ -22,9 +22,10 @@ leaving fewer than ``min_active`` arms active; its budget is handed to the other
 
 Each proposed budget moves at most ``±max_step_pct`` towards its target (within the
 executor's caps, ``configs/safety.yaml``, so it is not clamped or rejected), changes under
-``min_change_pct`` are skipped, at most ``max_changes`` changes (pauses first, then the largest
-moves), and increases and decreases are balanced so the group's budget is conserved to the
-minor unit whenever the steps allow. Values in ``configs/allocation.yaml``.
+``min_change_pct`` are skipped, at most ``max_changes`` changes (pauses first, then the
+largest rises and cuts by turns), and increases and decreases are balanced so the group's
+budget is conserved to the minor unit whenever the steps allow.
+Values in ``configs/allocation.yaml``.
 """
 
 from __future__ import annotations
@@ -221,7 +222,8 @@ def step_budgets(
 
     Each moves at most ``±max_step_pct`` of its current value and not below
     ``min_budget_minor``; moves under ``min_change_pct`` are dropped; at most ``max_changes``
-    (default ``config.max_changes``) budgets change, the largest moves first. Increases and
+    (default ``config.max_changes``) budgets change: the largest rise, the largest cut, the
+    next rise... (so a cut can pay for each rise). Increases and
     decreases are then scaled so the new budgets add up to ``total_minor`` when the steps
     allow, and never above it unless the current budgets already are.
     """
@@ -240,8 +242,13 @@ def step_budgets(
     limit = config.max_changes if max_changes is None else max_changes
     moving = np.flatnonzero(delta)
     if moving.size > limit:
-        keep = moving[np.argsort(-np.abs(delta[moving]), kind="stable")[: max(limit, 0)]]
+        # The largest rises and the largest cuts by turns, so one always pays for the other.
+        ups = [i for i in np.argsort(-delta, kind="stable") if delta[i] > 0]
+        downs = [i for i in np.argsort(delta, kind="stable") if delta[i] < 0]
+        turns = [i for pair in zip(ups, downs, strict=False) for i in pair]
+        turns += ups[len(downs) :] + downs[len(ups) :]
         kept = np.zeros_like(delta)
+        keep = turns[: max(limit, 0)]
         kept[keep] = delta[keep]
         delta = kept
     pos = np.where(delta > 0, delta, 0)

@@ -189,3 +189,13 @@ def test_step_budgets_caps_moves_and_counts() -> None:
     # a paused arm's budget left the group: the rest may grow into it
     new = step_budgets([10_000, 10_000], [15_000, 15_000], total_minor=30_000, config=cfg)
     assert list(new) == [10_300, 10_300]
+
+
+def test_step_budgets_keeps_rises_and_cuts_when_the_changes_are_limited() -> None:
+    """Equal-sized moves, the rises last: a cap on changes must not keep only the cuts."""
+    cfg = config(max_step_pct=0.03, min_change_pct=0.005, max_changes=4)
+    current = [10_000] * 6
+    targets = [5_000, 5_000, 5_000, 5_000, 20_000, 20_000]
+    new = step_budgets(current, targets, total_minor=60_000, config=cfg)
+    assert sum(new) == 60_000
+    assert list(new) == [9_700, 9_700, 10_000, 10_000, 10_300, 10_300]

@@ -22,9 +22,10 @@ leaving fewer than ``min_active`` arms active; its budget is handed to the other
 
 Each proposed budget moves at most ``±max_step_pct`` towards its target (within the
 executor's caps, ``configs/safety.yaml``, so it is not clamped or rejected), changes under
-``min_change_pct`` are skipped, at most ``max_changes`` changes (pauses first, then the largest
-moves), and increases and decreases are balanced so the group's budget is conserved to the
-minor unit whenever the steps allow. Values in ``configs/allocation.yaml``.
+``min_change_pct`` are skipped, at most ``max_changes`` changes (pauses first, then the
+largest rises and cuts by turns), and increases and decreases are balanced so the group's
+budget is conserved to the minor unit whenever the steps allow.
+Values in ``configs/allocation.yaml``.
 """
 
 from __future__ import annotations
@@ -221,7 +222,8 @@ def step_budgets(
 
     Each moves at most ``±max_step_pct`` of its current value and not below
     ``min_budget_minor``; moves under ``min_change_pct`` are dropped; at most ``max_changes``
-    (default ``config.max_changes``) budgets change, the largest moves first. Increases and
+    (default ``config.max_changes``) budgets change: the largest rise, the largest cut, the
+    next rise... (so a cut can pay for each rise). Increases and
     decreases are then scaled so the new budgets add up to ``total_minor`` when the steps
     allow, and never above it unless the current budgets already are.
     """
@@ -240,8 +242,13 @@ def step_budgets(
     limit = config.max_changes if max_changes is None else max_changes
     moving = np.flatnonzero(delta)
     if moving.size > limit:
-        keep = moving[np.argsort(-np.abs(delta[moving]), kind="stable")[: max(limit, 0)]]
+        # The largest rises and the largest cuts by turns, so one always pays for the other.
+        ups = [i for i in np.argsort(-delta, kind="stable") if delta[i] > 0]
+        downs = [i for i in np.argsort(delta, kind="stable") if delta[i] < 0]
+        turns = [i for pair in zip(ups, downs, strict=False) for i in pair]
+        turns += ups[len(downs) :] + downs[len(ups) :]
         kept = np.zeros_like(delta)
+        keep = turns[: max(limit, 0)]
         kept[keep] = delta[keep]
         delta = kept
     pos = np.where(delta > 0, delta, 0)
@@ -307,9 +314,8 @@ def plan_allocation(
         roas = rpi * imp_per_spend
     p_loss = np.where(spend > 0, (roas < c.min_roas).mean(axis=0), 0.0)
 
-    # Pause confident losers, worst first, keeping min_active.
-    changes: list[PlannedChange] = []
-    paused: set[int] = set()
+    # Confident losers, worst first, keeping min_active: paused when the others can take
+    # their budget within this step, else drained to the minimum budget first.
     eligible = [
         i
         for i, a in enumerate(active)
@@ -317,32 +323,38 @@ def plan_allocation(
         and a.hours_live >= c.pause_min_hours
         and p_loss[i] >= c.pause_confidence
     ]
-    for i in sorted(eligible, key=lambda j: (-p_loss[j], prob_best[j])):
-        if k - len(paused) <= c.min_active or len(paused) >= c.max_changes:
-            break
-        paused.add(i)
-        a = active[i]
-        changes.append(
-            PlannedChange(
-                "status",
-                a.ad_id,
-                a.ad_set_id,
-                "PAUSED",
-                f"P(ROAS < {c.min_roas:g}) = {p_loss[i]:.2f} after spend {a.spend:.2f}",
-                _confidence(p_loss[i]),
-            )
+    losers = sorted(eligible, key=lambda j: (-p_loss[j], prob_best[j]))
+    losers = losers[: max(min(k - c.min_active, c.max_changes), 0)]
+    for m in range(len(losers), -1, -1):
+        paused, draining = set(losers[:m]), set(losers[m:])
+        keep = [i for i in range(k) if i not in paused]
+        current = [active[i].daily_budget_minor for i in keep]
+        floor = {i: min(active[i].daily_budget_minor, c.min_budget_minor) for i in draining}
+        free = [i for i in keep if i not in draining]
+        n = len(free)
+        lo, hi = min(c.min_share, 1.0 / n), max(c.max_share, 1.0 / n)
+        rest = allocate_shares(prob_best[free], lo, hi)
+        rest_minor = split_minor(max(total - sum(floor.values()), 0), rest)
+        target = dict(zip(free, rest_minor.tolist(), strict=True)) | floor
+        targets = np.array([target[i] for i in keep], dtype=np.int64)
+        new = step_budgets(
+            current, targets, total_minor=total, config=c, max_changes=c.max_changes - m
         )
+        if m == 0 or int(new.sum()) == total:
+            break
+    changes = [
+        PlannedChange(
+            "status",
+            active[i].ad_id,
+            active[i].ad_set_id,
+            "PAUSED",
+            f"P(ROAS < {c.min_roas:g}) = {p_loss[i]:.2f} after spend {active[i].spend:.2f}",
+            _confidence(p_loss[i]),
+        )
+        for i in losers[:m]
+    ]
+    shares = targets / max(int(targets.sum()), 1)
 
-    # Shares and target budgets of the arms left active.
-    keep = [i for i in range(k) if i not in paused]
-    n = len(keep)
-    lo, hi = min(c.min_share, 1.0 / n), max(c.max_share, 1.0 / n)
-    shares = allocate_shares(prob_best[keep], lo, hi)
-    targets = split_minor(total, shares)
-    current = [active[i].daily_budget_minor for i in keep]
-    new = step_budgets(
-        current, targets, total_minor=total, config=c, max_changes=c.max_changes - len(paused)
-    )
     # Confidence of a move: P(the arm beats the budget-weighted mean of the group).
     weights = np.array(current, dtype=float)
     mean_draw = rpi[:, keep] @ (weights / weights.sum())
@@ -352,13 +364,14 @@ def plan_allocation(
         a = active[i]
         p_above = float((rpi[:, i] > mean_draw).mean())
         way = "up" if new[j] > current[j] else "down"
+        why = "drain before pausing: " if i in draining else ""
         changes.append(
             PlannedChange(
                 "budget",
                 a.ad_id,
                 a.ad_set_id,
                 int(new[j]),
-                f"{way} towards {int(targets[j])} (share {shares[j]:.3f}, "
+                f"{why}{way} towards {int(targets[j])} (share {shares[j]:.3f}, "
                 f"P(best) {prob_best[i]:.2f})",
                 _confidence(p_above if way == "up" else 1 - p_above),
             )

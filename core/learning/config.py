@@ -35,6 +35,7 @@ class ThompsonUpdateConfig(ConfigModel):
 class CompoundConfig(ConfigModel):
     accuracy_threshold: float = Field(ge=0, le=1)
     retrain_after_labels: int = Field(ge=1)
+    retrain_cooldown_h: float = Field(ge=0)
     min_labelled: int = Field(ge=1)
     label_min_impressions: int = Field(ge=1)
     label_window_h: float = Field(gt=0)

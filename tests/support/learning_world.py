@@ -136,3 +136,39 @@ class LearningWorld:
         return {
             ad: int(self.sim.read_state(a).daily_budget_minor or 0) for ad, a in self.adsets.items()
         }
+
+    def index_winners(self) -> int:
+        """What the job consumer and the winner memory do on a cluster: index every queued
+        winner (the memory as a plain object); how many."""
+        from actors.winner_memory import WinnerMemory
+        from core.db import jobs
+
+        memory = WinnerMemory(self.settings.to_overrides())
+        with self.db.session() as s:
+            claimed = jobs.claim(s, worker="world", limit=10_000, lease_s=60)
+        for job in claimed:
+            memory.index_winner(job.payload)
+            with self.db.session() as s:
+                jobs.complete(s, job.id)
+        memory.db.dispose()
+        return len(claimed)
+
+    def log_predictions(self, predicted_ctr: float) -> None:
+        """A served CTR prediction for every ad, now (what the gateway logs)."""
+        from core.db.prediction_log import insert_rows, prediction_row
+
+        insert_rows(
+            self.db,
+            [
+                prediction_row(
+                    tenant_id=self.tenant,
+                    kind="ctr",
+                    ad_id=ad,
+                    model_version="world-v1",
+                    inputs={},
+                    output={"predicted_ctr": predicted_ctr},
+                    served_at=self.now(),
+                )
+                for ad in self.ads
+            ],
+        )

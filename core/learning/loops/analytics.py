@@ -1,6 +1,9 @@
 """Loops 3 and 4 on one table of the tenant's ads (creative attributes and lifetime totals):
 the cross-learner's per-feature lift (``core/learning/cross_learning.py``) and the creative
-DNA of winners (``core/learning/creative_dna.py``), each stored as the cycle's result."""
+DNA of winners (``core/learning/creative_dna.py``), each stored as the cycle's result.
+
+A winner here is an ad whose latest metrics meet the winner rule (hours from its launch), the
+rule's own definition, whether or not the winner memory has indexed it yet."""
 
 from __future__ import annotations
 
@@ -11,7 +14,8 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from core.db import learning as repo
-from core.db.models import Ad, Creative, PerformanceMetric, Winner
+from core.db.models import Ad, Creative, PerformanceMetric
+from core.domain.winner import is_winner
 from core.learning.analytics_config import LearningAnalyticsConfig
 from core.learning.context import CycleContext, Skipped
 from core.learning.creative_dna import extract_dna
@@ -35,6 +39,10 @@ def ads_table(ctx: CycleContext) -> pd.DataFrame:
             select(
                 Ad.ad_id,
                 Ad.campaign_id,
+                Ad.launched_at,
+                PerformanceMetric.observed_at,
+                PerformanceMetric.ctr,
+                PerformanceMetric.roas,
                 *(getattr(PerformanceMetric, c) for c in TOTALS),
                 Creative.hook_text,
                 Creative.cta,
@@ -49,11 +57,34 @@ def ads_table(ctx: CycleContext) -> pd.DataFrame:
             )
             .where(Ad.tenant_id == tenant)
         ).all()
-        winners = set(s.scalars(select(Winner.ad_id).where(Winner.tenant_id == tenant)))
-    cols = ["ad_id", "campaign_id", *TOTALS, "hook_text", "cta", "template", "video_features"]
+    cols = [
+        "ad_id",
+        "campaign_id",
+        "launched_at",
+        "observed_at",
+        "ctr",
+        "roas",
+        *TOTALS,
+        "hook_text",
+        "cta",
+        "template",
+        "video_features",
+    ]
     df = pd.DataFrame(rows, columns=cols)
     if df.empty:
         return df
+    rule = ctx.settings.winner
+    winners = {
+        r.ad_id
+        for r in df.itertuples()
+        if is_winner(
+            hours_live=(r.observed_at - r.launched_at).total_seconds() / 3600.0,
+            impressions=int(r.impressions),
+            ctr=float(r.ctr),
+            roas=float(r.roas),
+            rule=rule,
+        )
+    }
     df["campaign_id"] = df["campaign_id"].fillna("none")
     attrs = creative_attributes(df[["hook_text", "cta", "template", "video_features"]])
     out = pd.concat([df[["ad_id", "campaign_id", *TOTALS]], attrs], axis=1)

@@ -10,14 +10,15 @@ within ``label_window_h`` after it with at least ``label_min_impressions`` more 
 
 The reported ``accuracy`` is the lower of the two (each when it has ``min_labelled`` labels).
 Challenger training starts when it falls below ``accuracy_threshold`` or when
-``retrain_after_labels`` new labels arrived since the last training this loop started.
+``retrain_after_labels`` new labels arrived since the last training this loop started, at
+most once per ``retrain_cooldown_h``.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -124,14 +125,21 @@ def run(ctx: CycleContext) -> dict[str, Any]:
         reason = f"accuracy {m['accuracy']:.2f} < {cfg.accuracy_threshold:.2f}"
     elif new_labels >= cfg.retrain_after_labels:
         reason = f"{new_labels} new labelled predictions"
+    last_start = (last.payload if last else {}).get("trained_at")
+    cooling = last_start is not None and now - datetime.fromisoformat(last_start) < timedelta(
+        hours=cfg.retrain_cooldown_h
+    )
     job_id = None
-    if reason is not None and ctx.hooks.start_training is not None:
+    if reason is not None and cooling:
+        reason = f"{reason}; a challenger was started at {last_start} (cooldown)"
+    elif reason is not None and ctx.hooks.start_training is not None:
         job_id = ctx.hooks.start_training(tenant, reason)
     payload = {
         **m,
         "retrain_reason": reason,
         "training_job": job_id,
         "labelled_at_training": m["labelled"] if job_id else trained_at,
+        "trained_at": now.isoformat() if job_id else last_start,
     }
     with ctx.db.session() as s:
         repo.save_result(
@@ -144,5 +152,7 @@ def run(ctx: CycleContext) -> dict[str, Any]:
             **counts,
         )
     if reason is not None and job_id is None:
-        counts["training"] = "not started: no trainer in this process"
+        counts["training"] = (
+            "not started: cooldown" if cooling else "not started: no trainer in this process"
+        )
     return counts

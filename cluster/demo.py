@@ -2,7 +2,8 @@
 
 Registers ads with creative copy, streams cumulative feedback for them over HTTP (the way
 an ad platform reports), lets the database trigger and the job consumer index winners into
-the winner memory, then writes a report with a plot under ``<data_dir>/report/``.
+the winner memory, runs a self-learning cycle over HTTP (the seven loops), then writes a
+report with a plot under ``<data_dir>/report/``.
 """
 
 from __future__ import annotations
@@ -148,10 +149,20 @@ def run_demo(
             if stats["winner_count"] >= len(winners_acked):
                 break
             time.sleep(0.3)
+        task = progress.add_task("self-learning cycle", total=1)
+        cycle = _post(client, "/api/ml/self-learning-cycle", {"wait_s": 300})
+        insights = client.get("/api/ml/insights").json()["result"].get("insights", [])
+        progress.advance(task)
     search = _post(
         client, "/api/ml/rag/search", {"features": {"hook_text": "50% off sale today"}, "k": 3}
     )
-    report = write_report(settings, ads, totals, winners_acked, stats, search)
+    report = write_report(settings, ads, totals, winners_acked, stats, search, cycle, insights)
+    steps = Table(title=f"self-learning cycle {cycle['cycle_id'][:8]}: {cycle['status']}")
+    for col in ("loop", "status", "result"):
+        steps.add_column(col)
+    for step in cycle["steps"]:
+        steps.add_row(step["name"], step["status"], _step_summary(step))
+    console.print(steps)
     table = Table(title="winner memory")
     for col in ("ad_id", "similarity", "reason", "ctr", "roas"):
         table.add_column(col)
@@ -191,7 +202,14 @@ def _is_winner(ad: DemoAd, totals: dict[str, list], rule: WinnerRule) -> bool:
     )
 
 
-def write_report(settings: Settings, ads, totals, winners, stats, search) -> Path:  # type: ignore[no-untyped-def]
+def _step_summary(step: dict) -> str:
+    counts = {k: v for k, v in step.get("counts", {}).items() if isinstance(v, int | float)}
+    text = ", ".join(f"{k}={v}" for k, v in list(counts.items())[:4])
+    note = step.get("reason") or step.get("error")
+    return f"{text} ({note})" if note else text
+
+
+def write_report(settings: Settings, ads, totals, winners, stats, search, cycle, insights) -> Path:  # type: ignore[no-untyped-def]
     import matplotlib
 
     matplotlib.use("Agg")
@@ -234,6 +252,21 @@ def write_report(settings: Settings, ads, totals, winners, stats, search) -> Pat
         f"| {h['ctr']:.3%} | {h['roas']:.2f} |"
         for h in search["results"]
     ]
+    lines += [
+        "",
+        f"## Self-learning cycle `{cycle['cycle_id']}`: {cycle['status']}",
+        "",
+        "| loop | status | result |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {st['name']} | {st['status']} | {_step_summary(st)} |" for st in cycle["steps"]]
+    if insights:
+        lines += [
+            "",
+            "## What lifts CTR and ROAS across this campaign's creatives (cross-learner)",
+            "",
+        ]
+        lines += [f"- {i['text']}" for i in insights[:8] if i.get("text")]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -190,3 +190,31 @@ def show(
             raise _fail(f"no learning cycle {cycle_id}", 1)
         result = cycle_result(row)
     _print(result, as_json)
+
+
+@app.command("export-decisions")
+def export_decisions(
+    experiment: str = typer.Option(..., "--experiment", help="The experiment's id."),
+    out: str = typer.Option(..., "--out", help="CSV or Parquet file to write (by extension)."),
+    tenant: str | None = Tenant,
+    seed: int = typer.Option(0, help="Seed of the budget units drawn from each allocation."),
+    database_url: str | None = DatabaseUrl,
+) -> None:
+    """The auto-promoter's labelled allocations of an experiment as a bandit log
+    (``timestamp, item_id, reward, propensity``), for ``adcluster ope --log``."""
+    import numpy as np
+
+    from core.learning.decision_log import bandit_log
+
+    with _database(database_url) as (db, settings), db.session() as s:
+        rows = repo.decisions(
+            s, tenant_id=tenant or settings.tenant_id, experiment_id=experiment, labelled=True
+        )
+        log = bandit_log(rows, rng=np.random.default_rng(seed))
+    if log.empty:
+        raise _fail(f"no labelled decisions for experiment {experiment}", 1)
+    if out.endswith(".parquet"):
+        log.to_parquet(out, index=False)
+    else:
+        log.to_csv(out, index=False)
+    console.print(f"{len(log)} rows from {log['cycle_id'].nunique()} allocations → {out}")

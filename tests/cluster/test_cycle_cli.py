@@ -59,3 +59,40 @@ def test_errors_are_messages_and_exit_codes(url: str) -> None:
     assert code == 0 and busy in out
     code, _, err = run("history", "--database-url", "sqlite:////nonexistent/dir/x.db")
     assert code != 0 and "error" in err
+
+
+def test_export_decisions_feeds_adcluster_ope(url: str, tmp_path) -> None:  # noqa: ANN001
+    from core.db.models import AllocationDecision
+
+    db = Database(url)
+    with db.session() as s:
+        for c in range(30):
+            for ad, share, reward in (("a1", 0.7, 2.5), ("a2", 0.3, 1.0)):
+                s.add(
+                    AllocationDecision(
+                        tenant_id="default",
+                        cycle_id=f"c{c}",
+                        experiment_id="e1",
+                        ad_id=ad,
+                        policy="p",
+                        propensity=share,
+                        reward=reward + 0.01 * c,
+                    )
+                )
+    db.dispose()
+    out = tmp_path / "log.csv"
+    code, text, err = run(
+        "export-decisions", "--experiment", "e1", "--out", str(out), "--database-url", url
+    )
+    assert code == 0, err
+    assert "600 rows from 30 allocations" in text
+    result = runner.invoke(app, ["ope", "--policy", "uniform", "--log", str(out), "--json"])
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    # uniform over a1 (~2.65) and a2 (~1.15) is worth ~1.9; the 70/30 logging policy ~2.2
+    assert 1.7 < report["estimates"]["snips"]["value"] < 2.1
+    assert 2.0 < report["logged"]["value"] < 2.4
+    code, _, err = run(
+        "export-decisions", "--experiment", "nope", "--out", str(out), "--database-url", url
+    )
+    assert code == 1 and "no labelled decisions" in err

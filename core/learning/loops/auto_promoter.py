@@ -72,17 +72,14 @@ def fill_rewards(ctx: CycleContext, history: dict[str, list[Any]], experiment_id
     return filled
 
 
-UNITS_PER_DECISION = 20  # budget units drawn from each logged allocation
-
-
 def off_policy_gate(ctx: CycleContext, experiment_id: str, shares: dict[str, float]) -> str | None:
     """None when the plan may act; else why it is held.
 
     Only a policy other than the one that logged most decisions is gated (the logging policy
-    is on-policy). The log is made a bandit log by drawing budget units from each logged
-    allocation (an arm drawn with its share as propensity, rewarded with the arm's ROAS over
-    the next interval); the candidate's value is estimated with ``ope.yaml: gate.estimator``
-    and must not fall below the logged policy's by more than ``gate.tolerance``.
+    is on-policy). The logged allocations become a bandit log (``core/learning/decision_log``:
+    budget units drawn from each, with their shares as propensities); the candidate's value
+    is estimated with ``ope.yaml: gate.estimator`` and must not fall below the logged
+    policy's by more than ``gate.tolerance``.
     """
     cfg = ctx.config.auto_promoter
     if not cfg.gate:
@@ -97,39 +94,29 @@ def off_policy_gate(ctx: CycleContext, experiment_id: str, shares: dict[str, flo
     if logging_policy == cfg.policy or len(logged) < cfg.gate_min_decisions:
         return None
     from core.domain import ope
+    from core.learning.decision_log import bandit_log
     from core.learning.ope_data import OpeConfig
 
     ope_cfg = OpeConfig.load()
-    arms = sorted({d.ad_id for d in logged} | set(shares))
-    index = {a: i for i, a in enumerate(arms)}
-    by_cycle: dict[str, list[Any]] = {}
-    for d in logged:
-        by_cycle.setdefault(d.cycle_id, []).append(d)
     rng = np.random.default_rng(ope_cfg.bootstrap.seed)
-    action, reward, pscore = [], [], []
-    for rows in by_cycle.values():
-        p = np.array([r.propensity for r in rows], dtype=float)
-        if p.sum() <= 0:
-            continue
-        for k in rng.choice(len(rows), size=UNITS_PER_DECISION, p=p / p.sum()):
-            action.append(index[rows[k].ad_id])
-            reward.append(float(rows[k].reward))
-            pscore.append(float(p[k] / p.sum()))
-    if not action:
+    log = bandit_log(logged, rng=rng)
+    if log.empty:
         return None
+    arms = sorted(set(log["item_id"]) | set(shares))
+    index = {a: i for i, a in enumerate(arms)}
     target = np.array([shares.get(a, 0.0) for a in arms], dtype=float)
     target = target / target.sum() if target.sum() > 0 else np.full(len(arms), 1 / len(arms))
-    dist = np.tile(target, (len(action), 1))
     est = ope.estimate_all(
-        reward=np.array(reward),
-        action=np.array(action),
-        pscore=np.array(pscore),
-        action_dist=dist,
+        reward=log["reward"].to_numpy(),
+        action=log["item_id"].map(index).to_numpy(),
+        pscore=log["propensity"].to_numpy(),
+        action_dist=np.tile(target, (len(log), 1)),
         rounds=ope_cfg.bootstrap.rounds,
         confidence=ope_cfg.bootstrap.confidence,
         rng=rng,
     )[ope_cfg.gate.estimator]
-    allowed, why = ope.gate(est, float(np.mean(reward)), tolerance=ope_cfg.gate.tolerance)
+    baseline = float(log["reward"].mean())
+    allowed, why = ope.gate(est, baseline, tolerance=ope_cfg.gate.tolerance)
     return None if allowed else why
 
 

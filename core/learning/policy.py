@@ -13,9 +13,19 @@ impression (prior: the group's pooled rate with ``prior_impressions`` of weight)
 ``Gamma`` on its mean order value (shrunk towards the group's pooled order value by
 ``order_value_prior_orders`` pseudo-orders, spread ``order_value_cv / sqrt(orders)``).
 
-From seeded joint draws: ``prob_best`` of each arm, shares by
-:func:`core.domain.thompson.allocate_shares` within ``[min_share, max_share]``, target budgets
-= shares × group budget. An arm is paused when it is confidently unprofitable
+From seeded joint draws, target shares (``share_rule``):
+
+- ``water_fill`` (default): delivery is concave, ``I(B) = S (1 - exp(-B / b))`` per ad set, so
+  putting the budget on the most probably best arm over-concentrates it. For each draw of the
+  arms' revenue per impression ``r_i``, the split of the budget that equalises marginal revenue
+  ``r_i I'(B_i)`` (closed form: ``B_i = max(0, b (ln r_i - L))``); shares = the mean of those
+  splits over the draws (Thompson-sampled water-filling). The scale ``b`` is fitted to what
+  the group's ad sets delivered (:func:`delivery_scale`: impressions per unit spend against
+  daily spend, around an assumed prior); before two arms have spent, ``prob_best`` shares.
+- ``prob_best``: shares proportional to each arm's probability of being best.
+
+Then :func:`core.domain.thompson.allocate_shares` within ``[min_share, max_share]``; target
+budgets = shares × group budget. An arm is paused when it is confidently unprofitable
 (``P(ROAS < min_roas) >= pause_confidence``, ROAS drawn as revenue per impression × its
 observed impressions per unit spend) after ``pause_min_spend`` and ``pause_min_hours``, never
 leaving fewer than ``min_active`` arms active; its budget is handed to the others.
@@ -65,6 +75,12 @@ class AllocationConfig(ConfigModel):
     min_change_pct: float = Field(ge=0, lt=1)
     max_changes: int = Field(ge=1)
     min_budget_minor: int = Field(ge=1)
+    share_rule: Literal["prob_best", "water_fill"]
+    delivery_scale_prior: float = Field(gt=0)
+    delivery_scale_prior_sd: float = Field(gt=0)
+    delivery_noise_sd: float = Field(gt=0)
+    delivery_min_spend: float = Field(ge=0)
+    minor_per_major: int = Field(ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> AllocationConfig:
@@ -187,6 +203,7 @@ class Plan:
     revenue_per_impression: dict[str, float] = field(default_factory=dict)  # posterior mean
     expected_roas: dict[str, float] = field(default_factory=dict)
     p_unprofitable: dict[str, float] = field(default_factory=dict)  # P(ROAS < min_roas)
+    delivery_scale: float | None = None  # fitted curve scale (major units a day); None: not used
 
 
 def split_minor(total_minor: int, shares: np.ndarray) -> np.ndarray:
@@ -262,6 +279,60 @@ def step_budgets(
     return cur + pos - neg
 
 
+def water_fill_shares(values: np.ndarray, budget: float) -> np.ndarray:
+    """Mean over draws (rows) of the budget split maximising ``sum_i v_i (1 - exp(-B_i))``
+    with ``sum_i B_i = budget`` (budgets in units of the delivery curve's scale): equal
+    marginal revenue ``v_i exp(-B_i)``, so ``B_i = max(0, ln v_i - L)``; shares of ``budget``.
+    """
+    v = np.maximum(np.asarray(values, dtype=float), 1e-300)
+    logs = -np.sort(-np.log(v), axis=1)  # descending per draw
+    m = np.arange(1, logs.shape[1] + 1)
+    level = (np.cumsum(logs, axis=1) - budget) / m  # L if the top m arms are funded
+    n = (logs > level).sum(axis=1)  # arms funded: the largest m with ln v_(m) > L_m
+    lam = level[np.arange(logs.shape[0]), n - 1]
+    b = np.maximum(np.log(v) - lam[:, None], 0.0)
+    return (b / budget).mean(axis=0)
+
+
+def delivery_scale(arms: Sequence[ArmEvidence], *, config: AllocationConfig) -> float | None:
+    """Posterior-mean budget scale ``b`` (major units a day) of the delivery curve
+    ``I(B) = S (1 - exp(-B / b))`` shared by the group's ad sets, from what they delivered.
+
+    Impressions per unit spend are ``I(B) / B = c (1 - exp(-x)) / x``, ``x = B / b``: a fit of
+    ``log(impressions / spend)`` against each arm's effective daily spend (its decayed spend
+    over its decayed days live), ``c`` profiled out, noise ``1 / impressions`` plus
+    ``delivery_noise_sd**2``, log-normal prior (``delivery_scale_prior``,
+    ``delivery_scale_prior_sd``) on a grid. ``None`` while fewer than two arms have spent
+    ``delivery_min_spend`` (then shares fall back to ``prob_best``).
+    """
+    c = config
+    rows = [a for a in arms if a.spend >= max(c.delivery_min_spend, 1e-9) and a.impressions > 0]
+    if len(rows) < 2:
+        return None
+    hl = c.half_life_h
+    days = np.array(
+        [
+            a.hours_live / 24
+            if hl is None
+            else hl / math.log(2) * (1 - 0.5 ** (a.hours_live / hl)) / 24
+            for a in rows
+        ]
+    )
+    spend = np.array([a.spend for a in rows])
+    rate = spend / np.maximum(days, 1e-9)
+    y = np.log(np.array([a.impressions for a in rows]) / spend)
+    w = 1 / (1 / np.array([a.impressions for a in rows]) + c.delivery_noise_sd**2)
+    mu, sd = math.log(c.delivery_scale_prior), c.delivery_scale_prior_sd
+    grid = mu + sd * np.linspace(-4, 4, 161)
+    x = rate[None, :] / np.exp(grid)[:, None]
+    h = np.log(-np.expm1(-x) / x)
+    r = y[None, :] - h
+    r = r - (r @ w / w.sum())[:, None]  # best log c for each scale
+    logp = -0.5 * (r**2 @ w) - 0.5 * ((grid - mu) / sd) ** 2
+    p = np.exp(logp - logp.max())
+    return float(np.exp(p @ grid / p.sum()))
+
+
 def _confidence(x: float) -> float:
     return float(min(max(x, 0.0), 1.0))
 
@@ -314,6 +385,8 @@ def plan_allocation(
         roas = rpi * imp_per_spend
     p_loss = np.where(spend > 0, (roas < c.min_roas).mean(axis=0), 0.0)
 
+    scale = delivery_scale(active, config=c) if c.share_rule == "water_fill" else None
+
     # Confident losers, worst first, keeping min_active: paused when the others can take
     # their budget within this step, else drained to the minimum budget first.
     eligible = [
@@ -333,7 +406,12 @@ def plan_allocation(
         free = [i for i in keep if i not in draining]
         n = len(free)
         lo, hi = min(c.min_share, 1.0 / n), max(c.max_share, 1.0 / n)
-        rest = allocate_shares(prob_best[free], lo, hi)
+        if c.share_rule == "water_fill" and scale is not None:
+            budget_free = max(total - sum(floor.values()), 1) / c.minor_per_major
+            weights = water_fill_shares(rpi[:, free], budget_free / scale)
+        else:
+            weights = prob_best[free]
+        rest = allocate_shares(weights, lo, hi)
         rest_minor = split_minor(max(total - sum(floor.values()), 0), rest)
         target = dict(zip(free, rest_minor.tolist(), strict=True)) | floor
         targets = np.array([target[i] for i in keep], dtype=np.int64)
@@ -396,4 +474,5 @@ def plan_allocation(
             if spend[i] > 0
         },
         p_unprofitable={a.ad_id: float(p_loss[i]) for i, a in enumerate(active)},
+        delivery_scale=scale,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -13,8 +14,10 @@ from core.learning.policy import (
     ArmEvidence,
     MetricSnapshot,
     decayed_evidence,
+    delivery_scale,
     plan_allocation,
     step_budgets,
+    water_fill_shares,
 )
 
 T0 = datetime(2025, 1, 6, tzinfo=UTC)
@@ -199,3 +202,75 @@ def test_step_budgets_keeps_rises_and_cuts_when_the_changes_are_limited() -> Non
     new = step_budgets(current, targets, total_minor=60_000, config=cfg)
     assert sum(new) == 60_000
     assert list(new) == [9_700, 9_700, 10_000, 10_000, 10_300, 10_300]
+
+
+# --- shares on the concave delivery curve (share_rule: water_fill) --------------------------
+def curve_arm(i: int, budget_major: float, *, scale=1600.0, days=3.0, rpi=0.015) -> ArmEvidence:
+    """An arm that spent ``budget_major`` a day for ``days`` on ``I(B) = S (1 - exp(-B/scale))``
+    (S = scale * 125, i.e. 8.00 per 1,000 impressions at a small budget), no decay."""
+    imp = scale * 125 * -math.expm1(-budget_major / scale) * days
+    return ArmEvidence(
+        ad_id=f"ad-{i}",
+        ad_set_id=f"as-{i}",
+        status="ACTIVE",
+        daily_budget_minor=int(budget_major * 100),
+        impressions=imp,
+        clicks=imp * 0.012,
+        conversions=imp * rpi / 40,
+        spend=budget_major * days,
+        revenue=imp * rpi,
+        hours_live=days * 24,
+    )
+
+
+def test_water_fill_equalises_marginal_revenue() -> None:
+    # Two arms both funded: B1 - B2 = ln(v1 / v2) (in units of the curve's scale).
+    shares = water_fill_shares(np.array([[2.0, 1.0]]), 3.0)
+    assert shares * 3.0 == pytest.approx([(3 + math.log(2)) / 2, (3 - math.log(2)) / 2])
+    # A small budget goes to the best arm alone; equal values split evenly.
+    assert water_fill_shares(np.array([[2.0, 1.0, 1.0]]), 0.5) == pytest.approx([1, 0, 0])
+    assert water_fill_shares(np.ones((3, 4)), 2.0) == pytest.approx([0.25] * 4)
+    # Averaged over draws, shares sum to 1.
+    draws = np.random.default_rng(1).gamma(2.0, 1.0, size=(500, 6))
+    assert water_fill_shares(draws, 1.3).sum() == pytest.approx(1.0)
+
+
+def test_delivery_scale_is_fitted_from_budgets_and_impressions() -> None:
+    cfg = config(half_life_h=None)  # evidence as in curve_arm: not decayed
+    arms = [curve_arm(i, b) for i, b in enumerate([50, 100, 200, 400, 800, 1600])]
+    # The prior (configs/allocation.yaml) is an assumption; the data move it to the truth.
+    assert cfg.delivery_scale_prior != pytest.approx(1600, rel=0.2)
+    assert delivery_scale(arms, config=cfg) == pytest.approx(1600, rel=0.05)
+    other = [curve_arm(i, b, scale=400.0) for i, b in enumerate([50, 100, 200, 400, 800])]
+    assert delivery_scale(other, config=cfg) == pytest.approx(400, rel=0.05)
+    # Equal budgets say nothing about the curve: the prior stays.
+    same = [curve_arm(i, 100.0) for i in range(5)]
+    assert delivery_scale(same, config=cfg) == pytest.approx(cfg.delivery_scale_prior, rel=0.05)
+    # Fewer than two arms with spend: no fit.
+    assert delivery_scale(arms[:1], config=cfg) is None
+
+
+def test_water_fill_spreads_where_delivery_saturates() -> None:
+    # One arm clearly best: prob_best puts max_share on it; on a curve that saturates at a
+    # small budget, water-filling leaves more to the next arms.
+    best = curve_arm(0, 100.0, scale=60.0, days=30.0, rpi=0.03)
+    arms = [best, *(curve_arm(i, 50.0, scale=60.0, days=30.0) for i in range(1, 5))]
+    cfg = config(half_life_h=None)  # evidence as in curve_arm: not decayed
+    by_prob = plan_allocation(
+        arms,
+        config=cfg.model_copy(update={"share_rule": "prob_best"}),
+        rng=np.random.default_rng(0),
+    )
+    by_fill = plan_allocation(arms, config=cfg, rng=np.random.default_rng(0))
+    assert by_prob.shares["ad-0"] == pytest.approx(config().max_share, abs=1e-6)
+    assert 0.2 < by_fill.shares["ad-0"] < by_prob.shares["ad-0"] - 0.2
+    assert max(by_fill.shares, key=by_fill.shares.get) == "ad-0"
+    assert by_fill.delivery_scale == pytest.approx(60, rel=0.1) and by_prob.delivery_scale is None
+    assert sum(by_fill.shares.values()) == pytest.approx(1.0)
+
+
+def test_without_spend_water_fill_falls_back_to_prob_best() -> None:
+    arms = [arm(i, imp=0.0, conv=0.0, spend=0.0) for i in range(4)]
+    a = plan_allocation(arms, config=config(), rng=np.random.default_rng(0))
+    b = plan_allocation(arms, config=config(share_rule="prob_best"), rng=np.random.default_rng(0))
+    assert a.shares == b.shares and a.changes == b.changes

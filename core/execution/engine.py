@@ -362,6 +362,8 @@ class ChangeExecutor:
                         after=out.value,
                         response=dict(out.response),
                     )
+                    if ok and c.kind == "status" and c.ad_id and c.object_id == c.ad_id:
+                        _ad_status(s, c.tenant_id, c.ad_id, str(out.value))
                     self.processed["applied"] += ok
                 elif isinstance(out, PublishResult):
                     body = {
@@ -450,4 +452,16 @@ def _remember_ad(session: Any, item: _Send, out: PublishResult) -> None:
         campaign_id=c.campaign_id,
         ad_set_id=c.ad_set_id or c.object_id,
         status="active" if out.status == "ACTIVE" else "paused",
+    )
+
+
+def _ad_status(session: Any, tenant_id: str, ad_id: str, status: str) -> None:
+    """The tenant's ad row follows a status change applied to the ad (the learning cycle
+    retires paused arms and fetches only active ads)."""
+    from sqlalchemy import update
+
+    from core.db.models import Ad
+
+    session.execute(
+        update(Ad).where(Ad.tenant_id == tenant_id, Ad.ad_id == ad_id).values(status=status.lower())
     )

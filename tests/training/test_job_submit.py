@@ -1,5 +1,6 @@
-"""``ray job submit -- python -m training.run``: submitted with Ray's job submission client to
-a local head (with a dashboard), the job trains, decides and prints its result."""
+"""``ray job submit -- python -m training.run`` and ``-- python -m cluster.learning_job``:
+submitted with Ray's job submission client to a local head (with a dashboard), the jobs
+train and decide, and run a learning cycle, and print their results."""
 
 from __future__ import annotations
 
@@ -48,19 +49,24 @@ def test_training_entry_point_as_a_ray_job(tmp_path: Path, monkeypatch) -> None:
         timeout=120,
     )
     assert start.returncode == 0, start.stderr[-2000:]
-    try:
-        client = JobSubmissionClient(f"http://127.0.0.1:{dashboard}")
-        job = client.submit_job(
-            entrypoint=f"{sys.executable} -m training.run --kind ctr --source synthetic "
-            "--rows 600 --num-samples 2 --max-rounds 20",
-            runtime_env={
-                "env_vars": {
-                    "PYTHONPATH": str(REPO_ROOT),
-                    "ADCLUSTER_DATA_DIR": str(tmp_path),
-                    "RAY_USAGE_STATS_ENABLED": "0",
-                }
-            },
-        )
+    env_vars = {
+        "PYTHONPATH": str(REPO_ROOT),
+        "ADCLUSTER_DATA_DIR": str(tmp_path),
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
+
+    def submit(entrypoint: str) -> str:
+        """Submit once the head's job agent answers (it starts after the head)."""
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                return client.submit_job(entrypoint=entrypoint, runtime_env={"env_vars": env_vars})
+            except RuntimeError as exc:
+                if "No available agent" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def result_of(job: str) -> dict:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             status = client.get_job_status(job)
@@ -70,8 +76,21 @@ def test_training_entry_point_as_a_ray_job(tmp_path: Path, monkeypatch) -> None:
         logs = client.get_job_logs(job)
         assert status == JobStatus.SUCCEEDED, logs[-3000:]
         line = next(x for x in reversed(logs.splitlines()) if x.startswith("RESULT "))
-        result = json.loads(line[len("RESULT ") :])
+        return json.loads(line[len("RESULT ") :])
+
+    try:
+        client = JobSubmissionClient(f"http://127.0.0.1:{dashboard}")
+        result = result_of(
+            submit(
+                f"{sys.executable} -m training.run --kind ctr --source synthetic "
+                "--rows 600 --num-samples 2 --max-rounds 20"
+            )
+        )
         assert result["decision"]["action"] == "promoted" and len(result["trials"]) == 2
         assert (tmp_path / "models" / "default" / "ctr" / "ctr-0001.ubj").is_file()
+
+        cycle = result_of(submit(f"{sys.executable} -m cluster.learning_job --tenant default"))
+        assert cycle["status"] == "completed" and cycle["trigger"] == "job"
+        assert len(cycle["steps"]) == 7
     finally:
         runtime.stop_local_head(settings)

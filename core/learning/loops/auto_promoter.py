@@ -163,11 +163,17 @@ def run(ctx: CycleContext) -> dict[str, Any]:
             account = _account(s, tenant, campaign)
             history = exp_repo.metric_history(s, tenant_id=tenant, ad_ids=arm_ids)
         platform = ctx.platform_for(tenant, account)
-        states = platform.read_states(sets, budgets=[True] * len(sets))
+        ids = [a.ad_id for a in ads]
+        states = platform.read_states(
+            [*sets, *ids], budgets=[True] * len(sets) + [False] * len(ids)
+        )
         arms = []
-        for ad, state in zip(ads, states, strict=True):
-            if isinstance(state, PlatformError) or not isinstance(state, ObjectState):
-                raise RuntimeError(f"cannot read ad set {ad.ad_set_id}: {state}")
+        for ad, state, on_platform in zip(
+            ads, states[: len(sets)], states[len(sets) :], strict=True
+        ):
+            for got, what in ((state, "ad set"), (on_platform, "ad")):
+                if isinstance(got, PlatformError) or not isinstance(got, ObjectState):
+                    raise RuntimeError(f"cannot read {what} of {ad.ad_id}: {got}")
             ev = alloc.decayed_evidence(
                 _snapshots(history[ad.ad_id]), now=now, half_life_h=alloc_cfg.half_life_h
             )
@@ -175,7 +181,7 @@ def run(ctx: CycleContext) -> dict[str, Any]:
                 alloc.ArmEvidence(
                     ad_id=ad.ad_id,
                     ad_set_id=ad.ad_set_id,
-                    status="ACTIVE" if (ad.status or "").lower() == "active" else "PAUSED",
+                    status="ACTIVE" if on_platform.status == "ACTIVE" else "PAUSED",
                     daily_budget_minor=int(state.daily_budget_minor or alloc_cfg.min_budget_minor),
                     impressions=ev.impressions,
                     clicks=ev.clicks,

@@ -242,3 +242,30 @@ def test_off_policy_gate_holds_a_new_policy_that_the_log_says_is_worse(world) ->
     # on-policy (the logging policy itself) is never gated
     _log(world, ctx.config.auto_promoter.policy, cycles=60)
     assert auto_promoter.off_policy_gate(ctx, world.experiment_id, {a: 0.1, b: 0.9}) is None
+
+
+def test_a_pause_the_executor_applies_retires_the_arm(world) -> None:
+    """The executor's applied pause reaches the ad's row; the next Thompson update retires it."""
+    from core.execution.service import NewChange, request_change
+    from tests.support.executor_world import policy
+
+    ad = world.ads[0]
+    with world.db.session() as s:
+        change = NewChange(
+            "status",
+            "pause-1",
+            "simulator",
+            world.campaign,
+            "PAUSED",
+            ad_set_id=world.adsets[ad],
+            ad_id=ad,
+        )
+        request_change(s, change, tenant_id="default", requested_by="t", policy=policy())
+    executor = world.executor()
+    while executor.run_once():
+        pass
+    assert world.sim.read_state(ad).status == "PAUSED"
+    with world.db.session() as s:
+        assert s.get(Ad, {"tenant_id": "default", "ad_id": ad}).status == "paused"
+    counts = thompson_update.run(world.context())
+    assert counts["arms_removed"] == 1

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -297,8 +297,3 @@ def decisions(
     return list(
         session.scalars(stmt.order_by(AllocationDecision.decided_at, AllocationDecision.id))
     )
-
-
-def forget_cycles(session: Session, *, tenant_id: str) -> None:
-    """Delete a tenant's cycle history (tests, tenant removal)."""
-    session.execute(delete(LearningCycle).where(LearningCycle.tenant_id == tenant_id))

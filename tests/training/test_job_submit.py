@@ -40,6 +40,9 @@ def test_training_entry_point_as_a_ray_job(tmp_path: Path, monkeypatch) -> None:
             "--node-ip-address=127.0.0.1",
             "--include-dashboard=true",
             f"--dashboard-port={dashboard}",
+            # the session's in-process Ray may hold the agent's default port (52365): its job
+            # agent would then never come up ("No available agent to submit job")
+            f"--dashboard-agent-listen-port={free_port()}",
             "--num-cpus=2",
             "--disable-usage-stats",
         ],

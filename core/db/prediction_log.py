@@ -7,6 +7,7 @@ The gateway buffers rows and sends batches to the ``prediction_log`` actor
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -24,11 +25,13 @@ def prediction_row(
     kind: str,
     ad_id: str | None,
     model_version: str,
-    inputs: dict[str, Any],
-    output: dict[str, Any],
+    inputs: dict[str, Any] | str,
+    output: dict[str, Any] | str,
     served_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """One row of ``prediction_log``."""
+    """One row of ``prediction_log``. ``inputs`` and ``output`` may be JSON text (what the
+    gateway passes: a row waiting in its buffer is then one small object for the garbage
+    collector, not a tree of them); :func:`insert_rows` decodes it."""
     return {
         "tenant_id": tenant_id,
         "kind": kind,
@@ -40,10 +43,17 @@ def prediction_row(
     }
 
 
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    for key in ("inputs", "output"):
+        if isinstance(row[key], str | bytes):
+            row = {**row, key: json.loads(row[key])}
+    return row
+
+
 def insert_rows(db: Database, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` in one transaction."""
     with db.session() as s:
-        s.execute(insert(PredictionLog), rows)
+        s.execute(insert(PredictionLog), [_decoded(r) for r in rows])
 
 
 def recent(db: Database, tenant_id: str, kind: str, limit: int = 100) -> list[dict[str, Any]]:

@@ -143,8 +143,8 @@ async def predict_roas_route(body: RoasIn, services: ServicesDep, tenant: Tenant
                 kind="roas",
                 ad_id=body.ad_id,
                 model_version=config.version,
-                inputs=body.model_dump(exclude={"ad_id"}),
-                output=out.model_dump(exclude={"ad_id"}),
+                inputs=body.model_dump_json(exclude={"ad_id"}),
+                output=out.model_dump_json(exclude={"ad_id"}),
             )
         )
     return out

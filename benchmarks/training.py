@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -88,7 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--rows", type=int, default=20000)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="adc-bench-train-"))
     settings = Settings.load(data_dir=str(tmp))
@@ -111,7 +112,7 @@ def main() -> None:
     for i in range(args.rounds):
         seq.append(tune_round((train, valid), cfg, tmp, 1, f"seq-{i}"))
         par.append(tune_round((train, valid), cfg, tmp, 2, f"par-{i}"))
-    tune_speedup = min(seq) / min(par)
+    tune_speedup = statistics.median(seq) / statistics.median(par)
 
     # Serving: one champion, two deployments of the same class.
     model = fit(
@@ -165,15 +166,14 @@ def main() -> None:
     for _ in range(args.rounds):
         for name in ("single", "batched"):
             rates[name].append(asyncio.run(_load(handles[name], "default", args.seconds)))
-    ratio = max(rates["batched"]) / max(rates["single"])
+    ratio = statistics.median(rates["batched"]) / statistics.median(rates["single"])
     serve.shutdown()
     ray.shutdown()
     result = {
         "ratio": round(ratio, 3),
         "tune_parallel_vs_sequential": round(tune_speedup, 3),
         "targets": {"ratio": 3.0, "tune_parallel_vs_sequential": 1.6},
-        "method": "sides interleaved in one run; best round of each side (least disturbed by "
-        "other load on the shared machine)",
+        "method": "sides interleaved in one run; medians over rounds of each side",
         "ray_worker_niceness": settings.http.worker_niceness,
         "load_average_before": [round(x, 2) for x in load_before],
         "tune": {

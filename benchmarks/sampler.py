@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -38,14 +39,14 @@ TARGETS = {"ratio": 10.0, "actor_selections_per_s": 4000.0}
 
 
 def rate(fn: Callable[[], int], seconds: float, repeats: int = 3) -> float:
-    """Best of ``repeats`` runs of selections per second (``fn`` returns selections made)."""
-    best = 0.0
+    """Median of ``repeats`` runs of selections per second (``fn`` returns selections made)."""
+    rates = []
     for _ in range(repeats):
         done, start = 0, time.perf_counter()
         while (elapsed := time.perf_counter() - start) < seconds:
             done += fn()
-        best = max(best, done / elapsed)
-    return best
+        rates.append(done / elapsed)
+    return statistics.median(rates)
 
 
 def synthetic_counts(arms: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -190,7 +191,7 @@ def main() -> None:
             "arms": args.arms,
             "batch": args.batch,
             "seconds_per_measurement": args.seconds,
-            "statistic": "best of repeated runs, selections per second",
+            "statistic": "median of repeated runs, selections per second",
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "numpy": np.__version__,

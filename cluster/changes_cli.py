@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import getpass
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -18,13 +16,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cluster.cli_support import database, fail
 from core.db import changes as changes_db
-from core.db.engine import Database
 from core.db.models import PendingAdChange
 from core.db.paging import BadCursor
 from core.domain.safety import load_policy
 from core.execution.service import NotRollbackable, request_rollback
-from core.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="Ad changes: list, show, rollback, kill-switch.")
 console = Console()
@@ -32,28 +29,6 @@ err = Console(stderr=True)
 
 DatabaseUrl = typer.Option(None, "--database-url", help="Overrides DATABASE_URL.")
 Tenant = typer.Option(None, "--tenant", help="Tenant (default: tenant_id).")
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
-
-
-@contextmanager
-def _database(database_url: str | None) -> Iterator[tuple[Database, Settings]]:
-    try:
-        settings = Settings.load(**({"database_url": database_url} if database_url else {}))
-    except Exception as exc:
-        raise _fail(f"invalid settings: {exc}", 2) from exc
-    db = Database(settings.db_url)
-    try:
-        yield db, settings
-    except typer.Exit:
-        raise
-    except Exception as exc:
-        raise _fail(f"database error: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
-    finally:
-        db.dispose()
 
 
 def _when(value: datetime | None) -> str:
@@ -81,10 +56,10 @@ def list_(
 ) -> None:
     """The tenant's changes, newest first."""
     if status is not None and status not in changes_db.STATUSES:
-        raise _fail(f"unknown status {status!r}: use {', '.join(changes_db.STATUSES)}", 2)
+        raise fail(f"unknown status {status!r}: use {', '.join(changes_db.STATUSES)}", 2)
     if kind is not None and kind not in changes_db.KINDS:
-        raise _fail(f"unknown kind {kind!r}: use {', '.join(changes_db.KINDS)}", 2)
-    with _database(database_url) as (db, settings), db.session() as s:
+        raise fail(f"unknown kind {kind!r}: use {', '.join(changes_db.KINDS)}", 2)
+    with database(database_url) as (db, settings), db.session() as s:
         try:
             page = changes_db.list_changes(
                 s,
@@ -95,7 +70,7 @@ def list_(
                 kind=kind,
             )
         except BadCursor as exc:
-            raise _fail("invalid cursor", 2) from exc
+            raise fail("invalid cursor", 2) from exc
         rows = [_record(r) for r in page.items]
     if as_json:
         for r in rows:
@@ -126,11 +101,11 @@ def show(
     database_url: str | None = DatabaseUrl,
 ) -> None:
     """One change with its audit trail."""
-    with _database(database_url) as (db, settings), db.session() as s:
+    with database(database_url) as (db, settings), db.session() as s:
         tenant_id = tenant or settings.tenant_id
         row = changes_db.get_change(s, tenant_id=tenant_id, change_id=change_id)
         if row is None:
-            raise _fail(f"no change {change_id} for tenant {tenant_id}")
+            raise fail(f"no change {change_id} for tenant {tenant_id}")
         record = _record(row)
         trail = [
             {
@@ -169,7 +144,7 @@ def rollback(
     database_url: str | None = DatabaseUrl,
 ) -> None:
     """Queue the change that restores an applied change's previous value."""
-    with _database(database_url) as (db, settings):
+    with database(database_url) as (db, settings):
         tenant_id = tenant or settings.tenant_id
         try:
             with db.session() as s:
@@ -181,11 +156,11 @@ def rollback(
                     policy=load_policy(),
                 )
                 if found is None:
-                    raise _fail(f"no change {change_id} for tenant {tenant_id}")
+                    raise fail(f"no change {change_id} for tenant {tenant_id}")
                 row, created = found
                 undo_id, value = row.id, row.new_value
         except NotRollbackable as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
     what = "queued" if created else "already queued as"
     console.print(
         f"rollback of change {change_id} {what} change {undo_id} (back to {_value(value)})"
@@ -202,10 +177,10 @@ def kill_switch(
 ) -> None:
     """Stop (on) or release (off) every change of a tenant or of all; status lists them."""
     if action not in ("on", "off", "status"):
-        raise _fail(f"unknown action {action!r}: use on, off or status", 2)
+        raise fail(f"unknown action {action!r}: use on, off or status", 2)
     if action != "status" and (global_ == (tenant is not None)):
-        raise _fail("name exactly one of --tenant TENANT or --global", 2)
-    with _database(database_url) as (db, _), db.session() as s:
+        raise fail("name exactly one of --tenant TENANT or --global", 2)
+    with database(database_url) as (db, _), db.session() as s:
         if action != "status":
             scope = changes_db.GLOBAL if global_ else str(tenant)
             changes_db.set_kill_switch(

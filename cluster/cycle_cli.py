@@ -9,49 +9,24 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from cluster.cli_support import database, fail
 from core.db import learning as repo
-from core.db.engine import Database
 from core.learning.cycle import cycle_result
 from core.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="Self-learning cycles: run, status, history.")
 console = Console()
-err = Console(stderr=True)
 
 DatabaseUrl = typer.Option(None, "--database-url", help="Overrides DATABASE_URL.")
 Tenant = typer.Option(None, "--tenant", help="Tenant (default: settings tenant_id).")
 AsJson = typer.Option(False, "--json", help="JSON instead of a table.")
 EXIT = {"completed": 0, "partial": 3, "failed": 1}
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
-
-
-@contextmanager
-def _database(database_url: str | None) -> Iterator[tuple[Database, Settings]]:
-    try:
-        settings = Settings.load(**({"database_url": database_url} if database_url else {}))
-    except Exception as exc:
-        raise _fail(f"invalid settings: {exc}", 2) from exc
-    db = Database(settings.db_url)
-    try:
-        yield db, settings
-    except typer.Exit:
-        raise
-    except Exception as exc:
-        raise _fail(f"database error: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
-    finally:
-        db.dispose()
 
 
 def _steps_table(result: dict[str, Any]) -> Table:
@@ -84,7 +59,7 @@ def run(
 ) -> None:
     """Run the seven loops now and print each loop's result. Exit 0 completed, 3 partial
     (some loops failed), 1 failed, 4 a cycle is already running."""
-    with _database(database_url) as (db, settings):
+    with database(database_url) as (db, settings):
         from core.db.migrate import prepare
 
         prepare(db, settings)
@@ -97,7 +72,7 @@ def run(
             try:
                 result = run_here(settings, db, tenant_id=tenant_id, trigger="cli")
             except repo.CycleRunning as exc:
-                raise _fail(f"a learning cycle is already running: {exc.cycle_id}", 4) from exc
+                raise fail(f"a learning cycle is already running: {exc.cycle_id}", 4) from exc
     _print(result, as_json)
     raise typer.Exit(EXIT.get(result["status"], 1))
 
@@ -112,7 +87,7 @@ def _run_on_cluster(settings: Settings, tenant_id: str, address: str) -> dict[st
     handle = catalogue.get("learning_orchestrator", settings)
     result = ray.get(handle.run_now.remote(tenant_id, "cli"))
     if not result.get("status"):
-        raise _fail(f"a learning cycle is already running: {result['cycle_id']}", 4)
+        raise fail(f"a learning cycle is already running: {result['cycle_id']}", 4)
     return result
 
 
@@ -121,7 +96,7 @@ def status(
     tenant: str | None = Tenant, as_json: bool = AsJson, database_url: str | None = DatabaseUrl
 ) -> None:
     """The running cycle (if any), the latest one and when the next is due."""
-    with _database(database_url) as (db, settings), db.session() as s:
+    with database(database_url) as (db, settings), db.session() as s:
         tenant_id = tenant or settings.tenant_id
         running = repo.running_cycle(s, tenant_id)
         latest = repo.latest_cycle(s, tenant_id=tenant_id)
@@ -152,7 +127,7 @@ def history(
     database_url: str | None = DatabaseUrl,
 ) -> None:
     """Past cycles, newest first."""
-    with _database(database_url) as (db, settings), db.session() as s:
+    with database(database_url) as (db, settings), db.session() as s:
         rows = [
             cycle_result(r)
             for r in repo.list_cycles(s, tenant_id=tenant or settings.tenant_id, limit=limit)
@@ -184,10 +159,10 @@ def show(
     database_url: str | None = DatabaseUrl,
 ) -> None:
     """One cycle's loops, counts and errors."""
-    with _database(database_url) as (db, settings), db.session() as s:
+    with database(database_url) as (db, settings), db.session() as s:
         row = repo.get_cycle(s, tenant_id=tenant or settings.tenant_id, cycle_id=cycle_id)
         if row is None:
-            raise _fail(f"no learning cycle {cycle_id}", 1)
+            raise fail(f"no learning cycle {cycle_id}", 1)
         result = cycle_result(row)
     _print(result, as_json)
 
@@ -206,13 +181,13 @@ def export_decisions(
 
     from core.learning.decision_log import bandit_log
 
-    with _database(database_url) as (db, settings), db.session() as s:
+    with database(database_url) as (db, settings), db.session() as s:
         rows = repo.decisions(
             s, tenant_id=tenant or settings.tenant_id, experiment_id=experiment, labelled=True
         )
         log = bandit_log(rows, rng=np.random.default_rng(seed))
     if log.empty:
-        raise _fail(f"no labelled decisions for experiment {experiment}", 1)
+        raise fail(f"no labelled decisions for experiment {experiment}", 1)
     if out.endswith(".parquet"):
         log.to_parquet(out, index=False)
     else:

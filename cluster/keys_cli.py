@@ -8,45 +8,20 @@ prefix (``adc_<prefix>_...``). A revoked key is refused (403) within
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.db.engine import Database
+from cluster.cli_support import database, fail
 from core.db.keys import KeyNotFound, add_key, list_keys, parse_prefix, revoke_key
-from core.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="API keys: create, revoke, list.")
 console = Console()
 err = Console(stderr=True)
 
 DatabaseUrl = typer.Option(None, "--database-url", help="Overrides DATABASE_URL.")
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
-
-
-@contextmanager
-def _database(database_url: str | None) -> Iterator[tuple[Database, Settings]]:
-    try:
-        settings = Settings.load(**({"database_url": database_url} if database_url else {}))
-    except Exception as exc:
-        raise _fail(f"invalid settings: {exc}") from exc
-    db = Database(settings.db_url)
-    try:
-        yield db, settings
-    except typer.Exit:
-        raise
-    except Exception as exc:
-        raise _fail(f"database error: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
-    finally:
-        db.dispose()
 
 
 def _when(value: datetime | None) -> str:
@@ -66,7 +41,7 @@ def create(
     database_url: str | None = DatabaseUrl,
 ) -> None:
     """Create a key and print it once (only its hash is stored)."""
-    with _database(database_url) as (db, settings):
+    with database(database_url, settings_code=1) as (db, settings):
         if rate_limit is None:
             rate_limit = settings.api.default_rate_limit_per_min
         try:
@@ -78,7 +53,7 @@ def create(
                     rate_limit_per_min=rate_limit,
                 )
         except ValueError as exc:
-            raise _fail(str(exc), 2) from exc
+            raise fail(str(exc), 2) from exc
     limit = f"{info.rate_limit_per_min}/min" if info.rate_limit_per_min else "no limit"
     err.print(
         f"created key [bold]{info.prefix}[/bold] ({info.name!r}, tenant {info.tenant_id}, "
@@ -100,12 +75,12 @@ def revoke(
     try:  # a whole key pasted by mistake still works
         prefix = parse_prefix(prefix)
     except ValueError as exc:
-        raise _fail(str(exc), 2) from exc
-    with _database(database_url) as (db, settings):
+        raise fail(str(exc), 2) from exc
+    with database(database_url, settings_code=1) as (db, settings):
         try:
             info = revoke_key(db, prefix, tenant_id=tenant)
         except KeyNotFound as exc:
-            raise _fail(f"no key with prefix {prefix!r}") from exc
+            raise fail(f"no key with prefix {prefix!r}") from exc
     console.print(
         f"revoked key [bold]{info.prefix}[/bold] ({info.name!r}, tenant {info.tenant_id}) "
         f"at {_when(info.revoked_at)}; gateways refuse it within "
@@ -121,7 +96,7 @@ def list_(
     database_url: str | None = DatabaseUrl,
 ) -> None:
     """List keys (prefixes, never secrets)."""
-    with _database(database_url) as (db, _):
+    with database(database_url, settings_code=1) as (db, _):
         rows = list_keys(db, tenant_id=tenant, include_revoked=not active)
     if as_json:
         for k in rows:

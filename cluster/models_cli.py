@@ -7,8 +7,7 @@ A promotion or rollback here is picked up by the serving CtrModel deployment wit
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cluster.cli_support import database, fail
 from core.db import model_registry as rows
 from core.db.engine import Database
 from core.ml import registry
@@ -23,39 +23,21 @@ from core.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="Models: list, show, promote, rollback, train.")
 console = Console()
-err = Console(stderr=True)
 
 DatabaseUrl = typer.Option(None, "--database-url", help="Overrides DATABASE_URL.")
 Kind = typer.Option("ctr", "--kind", help="ctr | value")
 Tenant = typer.Option(None, "--tenant", help="Tenant (default: settings tenant_id).")
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
+def _database(database_url: str | None) -> AbstractContextManager[tuple[Database, Settings]]:
+    """The shared CLI database context; registry errors keep their own message."""
+    return database(database_url, passthrough=(registry.RegistryError,))
 
 
 def _check_kind(kind: str) -> str:
     if kind not in ("ctr", "value"):
-        raise _fail(f"unknown kind {kind!r}: use ctr or value", 2)
+        raise fail(f"unknown kind {kind!r}: use ctr or value", 2)
     return kind
-
-
-@contextmanager
-def _database(database_url: str | None) -> Iterator[tuple[Database, Settings]]:
-    try:
-        settings = Settings.load(**({"database_url": database_url} if database_url else {}))
-    except Exception as exc:
-        raise _fail(f"invalid settings: {exc}", 2) from exc
-    db = Database(settings.db_url)
-    try:
-        yield db, settings
-    except (typer.Exit, registry.RegistryError):
-        raise
-    except Exception as exc:
-        raise _fail(f"database error: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
-    finally:
-        db.dispose()
 
 
 def _when(value: datetime | None) -> str:
@@ -77,7 +59,10 @@ def list_(
     database_url: str | None = DatabaseUrl,
 ) -> None:
     """Registered models, newest first (the champion marked)."""
-    with _database(database_url) as (db, settings), db.session() as s:
+    with (
+        database(database_url, passthrough=(registry.RegistryError,)) as (db, settings),
+        db.session() as s,
+    ):
         found = [
             registry.version_dict(r)
             for r in rows.list_versions(s, tenant_id=tenant or settings.tenant_id, kind=kind)
@@ -124,11 +109,14 @@ def show(
 ) -> None:
     """One model as JSON: params, held-out metrics, and the decisions that name it."""
     kind = _check_kind(version.split("-", 1)[0])
-    with _database(database_url) as (db, settings), db.session() as s:
+    with (
+        database(database_url, passthrough=(registry.RegistryError,)) as (db, settings),
+        db.session() as s,
+    ):
         tenant_id = tenant or settings.tenant_id
         row = rows.get_version(s, tenant_id=tenant_id, kind=kind, version=version)
         if row is None:
-            raise _fail(f"no {kind} model {version!r}")
+            raise fail(f"no {kind} model {version!r}")
         out = registry.version_dict(row)
         out["decisions"] = [
             {
@@ -162,7 +150,7 @@ def promote(
                 reason=reason,
             )
         except registry.RegistryError as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
     console.print(f"{kind} champion: [bold]{version}[/bold] (was {old or 'none'})")
 
 
@@ -181,7 +169,7 @@ def rollback(
                 db, tenant_id=tenant or settings.tenant_id, kind=kind, reason=reason
             )
         except registry.RegistryError as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
     console.print(f"{kind} champion: [bold]{restored}[/bold] (rolled back {undone})")
 
 

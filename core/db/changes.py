@@ -13,7 +13,7 @@ claimed row names its worker, so a worker whose lease was taken over changes not
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -395,6 +395,24 @@ def history(
             )
         )
     return out
+
+
+def campaign_accounts(
+    session: Session, *, tenant_id: str, campaign_ids: Collection[str]
+) -> dict[str, str]:
+    """Campaign -> the ad account its latest change went to (campaigns never changed
+    through here are absent)."""
+    if not campaign_ids:
+        return {}
+    rows = session.execute(
+        select(PendingAdChange.campaign_id, PendingAdChange.account_id)
+        .where(
+            PendingAdChange.tenant_id == tenant_id,
+            PendingAdChange.campaign_id.in_(list(campaign_ids)),
+        )
+        .order_by(PendingAdChange.id)
+    )
+    return {c: a for c, a in rows}
 
 
 def account_budgets(session: Session, *, tenant_id: str, account_id: str) -> dict[str, int]:

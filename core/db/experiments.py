@@ -132,10 +132,17 @@ def _spec(session: Session, exp: Experiment) -> ExperimentSpec:
     return to_spec(exp, [a.ad_id for a in arms])
 
 
+def active_experiments(session: Session, tenant_id: str | None = None) -> list[Experiment]:
+    """The active experiments of one tenant (or of every tenant)."""
+    stmt = select(Experiment).where(Experiment.status == "active")
+    if tenant_id is not None:
+        stmt = stmt.where(Experiment.tenant_id == tenant_id)
+    return list(session.scalars(stmt))
+
+
 def active_specs(session: Session) -> list[ExperimentSpec]:
     """Every active experiment of every tenant, as sampler specs."""
-    exps = session.scalars(select(Experiment).where(Experiment.status == "active")).all()
-    return [_spec(session, e) for e in exps]
+    return [_spec(session, e) for e in active_experiments(session)]
 
 
 def load_spec(session: Session, *, tenant_id: str, experiment_id: str) -> ExperimentSpec | None:

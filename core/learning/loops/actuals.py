@@ -10,24 +10,13 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from core.db import changes as changes_db
 from core.db.feedback import FeedbackRow, record_feedback
-from core.db.models import Ad, PendingAdChange, PerformanceMetric
+from core.db.models import Ad, PerformanceMetric
 from core.learning.context import CycleContext, Skipped
 from core.platforms.base import PlatformError
 
 PLATFORMS = ("simulator", "meta")
-
-
-def _accounts(s: Any, tenant: str, campaigns: set[str]) -> dict[str, str]:
-    """campaign -> the ad account its changes were sent to."""
-    if not campaigns:
-        return {}
-    rows = s.execute(
-        select(PendingAdChange.campaign_id, PendingAdChange.account_id)
-        .where(PendingAdChange.tenant_id == tenant, PendingAdChange.campaign_id.in_(campaigns))
-        .order_by(PendingAdChange.id)
-    )
-    return {c: a for c, a in rows}
 
 
 def run(ctx: CycleContext) -> dict[str, Any]:
@@ -56,7 +45,9 @@ def run(ctx: CycleContext) -> dict[str, Any]:
             )
         )
         due = [(ad, at) for ad, at in rows if at is None or at <= stale_before][: cfg.max_ads]
-        accounts = _accounts(s, tenant, {ad.campaign_id for ad, _ in due if ad.campaign_id})
+        accounts = changes_db.campaign_accounts(
+            s, tenant_id=tenant, campaign_ids={ad.campaign_id for ad, _ in due if ad.campaign_id}
+        )
         info = {ad.ad_id: (ad.launched_at, ad.campaign_id) for ad, _ in due}
     if not due:
         raise Skipped("every active ad has fresh metrics", ads_fetched=0)

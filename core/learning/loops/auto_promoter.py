@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
+from core.db import changes as changes_db
 from core.db import experiments as exp_repo
 from core.db import learning as repo
-from core.db.models import Ad, Experiment, PendingAdChange
+from core.db.models import Ad
 from core.domain.safety import load_policy
 from core.execution.service import ChangeError, NewChange, request_change
 from core.learning import policy as alloc
@@ -120,15 +121,6 @@ def off_policy_gate(ctx: CycleContext, experiment_id: str, shares: dict[str, flo
     return None if allowed else why
 
 
-def _account(s: Any, tenant: str, campaign_id: str) -> str:
-    row = s.scalars(
-        select(PendingAdChange.account_id)
-        .where(PendingAdChange.tenant_id == tenant, PendingAdChange.campaign_id == campaign_id)
-        .limit(1)
-    ).first()
-    return row or SIM_ACCOUNT
-
-
 def run(ctx: CycleContext) -> dict[str, Any]:
     cfg, tenant, now = ctx.config.auto_promoter, ctx.tenant_id, ctx.now()
     if not cfg.enabled:
@@ -141,13 +133,7 @@ def run(ctx: CycleContext) -> dict[str, Any]:
     counts = Counter(ads_promoted=0, ads_killed=0, changes_queued=0, experiments_acted=0, held=0)
     notes: list[str] = []
     with ctx.db.session() as s:
-        exps = list(
-            s.scalars(
-                select(Experiment).where(
-                    Experiment.tenant_id == tenant, Experiment.status == "active"
-                )
-            )
-        )
+        exps = exp_repo.active_experiments(s, tenant)
     for exp in exps:
         with ctx.db.session() as s:
             arm_ids = [
@@ -160,7 +146,9 @@ def run(ctx: CycleContext) -> dict[str, Any]:
                 notes.append(f"{exp.experiment_id}: arms are not ads in ad sets of their own")
                 continue
             campaign = ads[0].campaign_id or ""
-            account = _account(s, tenant, campaign)
+            account = changes_db.campaign_accounts(
+                s, tenant_id=tenant, campaign_ids=[campaign]
+            ).get(campaign, SIM_ACCOUNT)
             history = exp_repo.metric_history(s, tenant_id=tenant, ad_ids=arm_ids)
         platform = ctx.platform_for(tenant, account)
         ids = [a.ad_id for a in ads]

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from core.db import experiments as repo
-from core.db.models import Ad, Experiment, ExperimentArm
+from core.db.models import Ad, ExperimentArm
 from core.domain.thompson import Evidence, decay_factor, fold_all
 from core.learning.context import CycleContext
 
@@ -30,13 +30,7 @@ def run(ctx: CycleContext) -> dict[str, Any]:
     updated: list[str] = []
     added = removed = 0
     with ctx.db.session() as s:
-        exps = list(
-            s.scalars(
-                select(Experiment).where(
-                    Experiment.tenant_id == tenant, Experiment.status == "active"
-                )
-            )
-        )
+        exps = repo.active_experiments(s, tenant)
         for exp in exps:
             arms = repo.list_arms(s, tenant_id=tenant, experiment_id=exp.experiment_id)
             arm_ids = [a.ad_id for a in arms]
@@ -44,27 +38,22 @@ def run(ctx: CycleContext) -> dict[str, Any]:
                 a.ad_id: a
                 for a in s.scalars(select(Ad).where(Ad.tenant_id == tenant, Ad.ad_id.in_(arm_ids)))
             }
-            keep = [a for a in arm_ids if ads.get(a) is None or ads[a].status.lower() not in retire]
+            keep = [a for a in arm_ids if a not in ads or ads[a].status.lower() not in retire]
+            # never below min_arms: keep retired arms too, in arm order, to make up the number
+            retired = [a for a in arm_ids if a not in keep]
+            keep += retired[: max(cfg.min_arms - len(keep), 0)]
             gone = [a for a in arm_ids if a not in keep]
-            if len(keep) < cfg.min_arms:  # keep the least-retired arms rather than go below
-                keep = arm_ids[: max(cfg.min_arms, len(keep))] if len(arm_ids) else keep
-                gone = [a for a in arm_ids if a not in keep]
             new: list[str] = []
             campaigns = {ads[a].campaign_id for a in keep if a in ads and ads[a].campaign_id}
             if cfg.add_new_ads and campaigns:
-                candidates = s.scalars(
-                    select(Ad.ad_id).where(
+                candidates = s.execute(
+                    select(Ad.ad_id, Ad.status).where(
                         Ad.tenant_id == tenant,
                         Ad.campaign_id.in_(campaigns),
                         Ad.ad_id.not_in(arm_ids),
                     )
                 )
-                new = [
-                    a
-                    for a in candidates
-                    if (s.get(Ad, {"tenant_id": tenant, "ad_id": a}).status or "").lower()
-                    not in retire
-                ]
+                new = [a for a, status in candidates if (status or "").lower() not in retire]
             if gone:
                 s.execute(
                     delete(ExperimentArm).where(

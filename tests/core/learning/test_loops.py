@@ -269,3 +269,17 @@ def test_a_pause_the_executor_applies_retires_the_arm(world) -> None:
         assert s.get(Ad, {"tenant_id": "default", "ad_id": ad}).status == "paused"
     counts = thompson_update.run(world.context())
     assert counts["arms_removed"] == 1
+
+
+def test_thompson_update_keeps_active_arms_when_holding_the_minimum(world) -> None:
+    """With most arms paused, the active ones stay and paused ones make up min_arms."""
+    paused = world.ads[:5]  # the one left active is not among the first arms by id order
+    with world.db.session() as s:
+        for ad in paused:
+            s.get(Ad, {"tenant_id": "default", "ad_id": ad}).status = "paused"
+    active = [a for a in world.ads if a not in paused]
+    counts = thompson_update.run(world.context())
+    with world.db.session() as s:
+        arms = sorted(a.ad_id for a in s.scalars(select(ExperimentArm)))
+    assert set(active) <= set(arms) and len(arms) == world.config.thompson_update.min_arms
+    assert counts["arms_removed"] == 6 - len(arms)

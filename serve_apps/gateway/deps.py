@@ -1,5 +1,5 @@
-"""Shared FastAPI dependencies, as type aliases (``ServicesDep``, ``TenantDep``, ``SessionDep``,
-``PageDep``)."""
+"""Shared FastAPI dependencies, as type aliases (``ServicesDep``, ``TenantDep``,
+``RequestedByDep``, ``SessionDep``, ``PageDep``)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,15 @@ def get_tenant(request: Request) -> str:
 
 
 TenantDep = Annotated[str, Depends(get_tenant)]
+
+
+def get_requested_by(request: Request) -> str:
+    """Who asked, for audit rows: ``api:<key prefix>`` (``api`` without a key)."""
+    prefix = getattr(request.state, "api_key_prefix", None)
+    return f"api:{prefix}" if prefix else "api"
+
+
+RequestedByDep = Annotated[str, Depends(get_requested_by)]
 
 
 def get_session(services: ServicesDep) -> Iterator[Session]:

@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from core.db import changes as changes_db
@@ -29,7 +29,7 @@ from core.execution.service import (
     request_change,
     request_rollback,
 )
-from serve_apps.gateway.deps import PageDep, PageParams, ServicesDep, TenantDep
+from serve_apps.gateway.deps import PageDep, PageParams, RequestedByDep, ServicesDep, TenantDep
 from serve_apps.gateway.errors import ApiError
 from serve_apps.gateway.schemas import MAX_COUNT, AdId, Strict
 from serve_apps.gateway.services import Services
@@ -119,11 +119,6 @@ def _out(row: PendingAdChange) -> ChangeOut:
     return ChangeOut.model_validate(row, from_attributes=True)
 
 
-def _requested_by(request: Request) -> str:
-    prefix = getattr(request.state, "api_key_prefix", None)
-    return f"api:{prefix}" if prefix else "api"
-
-
 def _create(services: Services, body: ChangeIn, tenant: str, who: str) -> tuple[ChangeOut, bool]:
     change = NewChange(**body.model_dump())
     try:
@@ -143,11 +138,15 @@ def _create(services: Services, body: ChangeIn, tenant: str, who: str) -> tuple[
 
 @router.post("", response_model=ChangeOut, status_code=202)
 async def create_change(
-    body: ChangeIn, request: Request, response: Response, services: ServicesDep, tenant: TenantDep
+    body: ChangeIn,
+    response: Response,
+    services: ServicesDep,
+    tenant: TenantDep,
+    who: RequestedByDep,
 ) -> ChangeOut:
     """Queue a budget, status or publish change (202); a known idempotency key returns its
     change (200)."""
-    out, created = await asyncio.to_thread(_create, services, body, tenant, _requested_by(request))
+    out, created = await asyncio.to_thread(_create, services, body, tenant, who)
     if not created:
         response.status_code = 200
     return out
@@ -223,17 +222,15 @@ def _rollback(services: Services, tenant: str, change_id: int, who: str) -> tupl
 
 @router.post("/{change_id}/rollback", response_model=ChangeOut, status_code=202)
 async def rollback_change(
-    request: Request,
     response: Response,
     services: ServicesDep,
     tenant: TenantDep,
+    who: RequestedByDep,
     change_id: int = ChangeId,
 ) -> ChangeOut:
     """Queue the change that restores an applied budget or status change's previous value
     (202; asked again: the same rollback, 200). 409 when it cannot be undone."""
-    out, created = await asyncio.to_thread(
-        _rollback, services, tenant, change_id, _requested_by(request)
-    )
+    out, created = await asyncio.to_thread(_rollback, services, tenant, change_id, who)
     if not created:
         response.status_code = 200
     return out

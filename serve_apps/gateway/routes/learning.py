@@ -9,14 +9,14 @@ import time
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from core.db import learning as repo
 from core.learning.config import LearningConfig
 from core.learning.cycle import cycle_result
-from serve_apps.gateway.deps import ServicesDep, TenantDep
+from serve_apps.gateway.deps import RequestedByDep, ServicesDep, TenantDep
 from serve_apps.gateway.errors import ApiError
 from serve_apps.gateway.schemas import Strict
 from serve_apps.gateway.services import Services
@@ -66,11 +66,6 @@ class LearnedOut(BaseModel):
     result: dict[str, Any]
 
 
-def _requested_by(request: Request) -> str:
-    prefix = getattr(request.state, "api_key_prefix", None)
-    return f"api:{prefix}" if prefix else "api"
-
-
 def _read(services: Services, tenant: str, cycle_id: str) -> dict[str, Any] | None:
     with services.db.session() as s:
         row = repo.get_cycle(s, tenant_id=tenant, cycle_id=cycle_id)
@@ -83,13 +78,11 @@ def _read(services: Services, tenant: str, cycle_id: str) -> dict[str, Any] | No
     responses={202: {"model": CycleOut}, 409: {"description": "a cycle is already running"}},
 )
 async def run_cycle(
-    request: Request, services: ServicesDep, tenant: TenantDep, body: CycleIn | None = None
+    services: ServicesDep, tenant: TenantDep, who: RequestedByDep, body: CycleIn | None = None
 ) -> Any:
     """Run the seven loops now; the result when done within ``wait_s``, else 202 and the
     running cycle (poll GET …/{cycle_id}). A cycle already running: 409 with its id."""
-    started = await services.actor("learning_orchestrator").call(
-        "start_cycle", tenant, "api", _requested_by(request)
-    )
+    started = await services.actor("learning_orchestrator").call("start_cycle", tenant, "api", who)
     cycle_id = started["cycle_id"]
     if not started["started"]:
         raise ApiError(409, "a learning cycle is already running", {"cycle_id": cycle_id})

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from core.db.engine import Database
 from core.db.models import utcnow
@@ -49,6 +50,7 @@ class CycleContext:
     platform_for: PlatformFor | None = None
     hooks: CycleHooks = field(default_factory=CycleHooks)
     clock: Callable[[], datetime] = utcnow
+    shared: dict[str, Any] = field(default_factory=dict)  # read once, used by several loops
 
     def now(self) -> datetime:
         return self.clock()

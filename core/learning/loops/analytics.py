@@ -97,7 +97,10 @@ def _seed(ctx: CycleContext) -> int:
 
 
 def _table(ctx: CycleContext) -> pd.DataFrame:
-    df = ads_table(ctx)
+    """The ads table, read once a cycle for both loops (loop 3 writes nothing it reads)."""
+    df = ctx.shared.get("ads_table")
+    if df is None:
+        df = ctx.shared["ads_table"] = ads_table(ctx)
     if df.empty:
         raise Skipped("no ads with metrics yet", ads=0)
     return df

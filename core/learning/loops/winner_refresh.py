@@ -34,7 +34,9 @@ def run(ctx: CycleContext) -> dict[str, Any]:
         pending = set(
             s.scalars(
                 select(PendingJob.dedupe_key).where(
-                    PendingJob.job_type == JOB_TYPE, PendingJob.status == "pending"
+                    PendingJob.tenant_id == tenant,
+                    PendingJob.job_type == JOB_TYPE,
+                    PendingJob.status == "pending",
                 )
             )
         )

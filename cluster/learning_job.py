@@ -16,8 +16,7 @@ import sys
 import ray
 
 from actors import catalogue
-from core.db.engine import Database
-from core.db.migrate import prepare
+from core.db.migrate import prepare_database
 from core.logs import configure_logging
 from core.settings import Settings
 
@@ -30,11 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging("INFO")
     settings = Settings.load()
-    db = Database(settings.db_url)
-    try:
-        prepare(db, settings)
-    finally:
-        db.dispose()
+    prepare_database(settings)
     if not ray.is_initialized():
         ray.init(
             address=os.environ.get("RAY_ADDRESS") or "local",

@@ -14,8 +14,7 @@ import sys
 
 import ray
 
-from core.db.engine import Database
-from core.db.migrate import prepare
+from core.db.migrate import prepare_database
 from core.logs import configure_logging
 from core.ml.config import TrainingConfig
 from core.settings import Settings
@@ -40,11 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         if v is not None
     }
     config = TrainingConfig.load(**({"tune": tune_overrides} if tune_overrides else {}))
-    db = Database(settings.db_url)
-    try:
-        prepare(db, settings)
-    finally:
-        db.dispose()
+    prepare_database(settings)
     if not ray.is_initialized():
         ray.init(address=os.environ.get("RAY_ADDRESS") or "local", log_to_driver=False)
     result = run(

@@ -94,3 +94,12 @@ def prepare(db: Database, settings: Settings) -> None:
     upgrade(db)
     sync_winner_rule(db, settings.winner)
     ensure_tenant(db, settings.tenant_id)
+
+
+def prepare_database(settings: Settings) -> None:
+    """:func:`prepare` the settings' database on a connection of its own (entry points)."""
+    db = Database(settings.db_url)
+    try:
+        prepare(db, settings)
+    finally:
+        db.dispose()

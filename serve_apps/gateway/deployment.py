@@ -13,7 +13,7 @@ from ray.serve.handle import DeploymentHandle
 
 from actors import catalogue
 from core.db.engine import Database
-from core.db.migrate import prepare
+from core.db.migrate import prepare_database
 from core.logs import configure_logging
 from core.settings import Settings
 from serve_apps.ctr.deployment import CtrModel
@@ -95,11 +95,7 @@ def app_builder(args: dict[str, Any] | GatewayArgs) -> serve.Application:
     parsed = args if isinstance(args, GatewayArgs) else GatewayArgs.model_validate(args)
     if parsed.settings is None:
         settings = Settings.load()
-        db = Database(settings.db_url)
-        try:
-            prepare(db, settings)
-        finally:
-            db.dispose()
+        prepare_database(settings)
         catalogue.start_all(settings)
         dump = settings.to_overrides()
     else:

@@ -14,17 +14,10 @@ from core.ml.config import training_config
 from core.ml.dataset import build_table, time_split
 from core.ml.model import fit, task_data
 from core.settings import Settings
+from tests.support.ctr_models import PARAMS
 from training.synthetic import synthetic_ads
 
 runner = CliRunner()
-PARAMS = {
-    "eta": 0.1,
-    "max_depth": 3,
-    "min_child_weight": 1.0,
-    "subsample": 1.0,
-    "colsample_bytree": 1.0,
-    "lambda": 1.0,
-}
 
 
 def cli(url: str, *args: str) -> tuple[int, str, str]:

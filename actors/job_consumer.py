@@ -27,6 +27,8 @@ from core.settings import Settings
 
 log = logging.getLogger("adcluster.job_consumer")
 Handler = Callable[[dict[str, Any]], Any]
+# Many payloads of one type in one call: one error message (or None) per payload, in order.
+BatchHandler = Callable[[list[dict[str, Any]]], list[str | None]]
 
 
 def default_handlers(settings: Settings) -> dict[str, Handler]:
@@ -39,6 +41,17 @@ def default_handlers(settings: Settings) -> dict[str, Handler]:
     return {JOB_TYPE: index_winner}
 
 
+def default_batch_handlers(settings: Settings) -> dict[str, BatchHandler]:
+    """Job type → batch handler: a claimed batch of winners is one WinnerMemory call."""
+
+    def index_winners(payloads: list[dict[str, Any]]) -> list[str | None]:
+        memory = catalogue.get("winner_memory", settings)
+        results = ray.get(memory.index_winners.remote(payloads), timeout=120)
+        return [r.get("error") for r in results]
+
+    return {JOB_TYPE: index_winners}
+
+
 class JobConsumer:
     """Catalogue actor ``job_consumer`` (options in ``configs/actors.yaml``)."""
 
@@ -48,6 +61,7 @@ class JobConsumer:
         self.cfg = self.settings.jobs
         self.db = Database(self.settings.db_url)
         self.handlers = default_handlers(self.settings)
+        self.batch_handlers = default_batch_handlers(self.settings)
         self.worker = f"consumer-{os.getpid()}-{int(time.time())}"
         self.processed = {"done": 0, "retried": 0, "failed": 0}
         self._wake = threading.Event()
@@ -89,13 +103,38 @@ class JobConsumer:
         return {"worker": self.worker, "processed": dict(self.processed), "queue": queue}
 
     def run_once(self) -> int:
-        """Claim one batch and run it; returns the number of jobs handled."""
+        """Claim one batch and run it; returns the number of jobs handled.
+
+        Jobs of a type with a batch handler go in one call and are completed in one
+        transaction; a batch call that fails as a whole is retried job by job.
+        """
         with self.db.session() as s:
             batch = jobs.claim(
                 s, worker=self.worker, limit=self.cfg.batch_size, lease_s=self.cfg.lease_s
             )
+        by_type: dict[str, list[jobs.ClaimedJob]] = {}
         for job in batch:
-            self._run(job)
+            by_type.setdefault(job.job_type, []).append(job)
+        for job_type, group in by_type.items():
+            handler = self.batch_handlers.get(job_type)
+            if handler is None or len(group) == 1:
+                for job in group:
+                    self._run(job)
+                continue
+            try:
+                errors = handler([job.payload for job in group])
+            except Exception:
+                log.warning("batch handler failed; running its jobs one by one", exc_info=True)
+                for job in group:
+                    self._run(job)
+                continue
+            done = [job.id for job, error in zip(group, errors, strict=True) if error is None]
+            with self.db.session() as s:
+                jobs.complete_many(s, done)
+            self.processed["done"] += len(done)
+            for job, error in zip(group, errors, strict=True):
+                if error is not None:
+                    self._failed(job, error)
         return len(batch)
 
     def _run(self, job: jobs.ClaimedJob) -> None:
@@ -105,19 +144,20 @@ class JobConsumer:
                 raise LookupError(f"no handler for job type {job.job_type!r}")
             handler(job.payload)
         except Exception as exc:  # the handler's failure is the job's, not the loop's
-            error = f"{type(exc).__name__}: {exc}"
-            with self.db.session() as s:
-                status = jobs.fail(s, job.id, error, self.cfg)
-            key = "failed" if status == "failed" else "retried"
-            self.processed[key] += 1
-            log.warning(
-                "job failed",
-                extra={"job_id": job.id, "job_type": job.job_type, "status": status},
-            )
+            self._failed(job, f"{type(exc).__name__}: {exc}")
             return
         with self.db.session() as s:
             jobs.complete(s, job.id)
         self.processed["done"] += 1
+
+    def _failed(self, job: jobs.ClaimedJob, error: str) -> None:
+        with self.db.session() as s:
+            status = jobs.fail(s, job.id, error, self.cfg)
+        key = "failed" if status == "failed" else "retried"
+        self.processed[key] += 1
+        log.warning(
+            "job failed", extra={"job_id": job.id, "job_type": job.job_type, "status": status}
+        )
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -92,47 +92,87 @@ class WinnerMemory:
     # -- API ----------------------------------------------------------------------------
     def index_winner(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Index (or refresh) one ad. Idempotent per ad; the row is committed first."""
+        (result,) = self.index_winners([payload])
+        if "error" in result:
+            raise UnknownAdError(result["error"])
+        return result
+
+    def index_winners(self, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Index many ads (what the job consumer sends); one result per payload, in order:
+        its metadata, or ``{"ad_id", "error"}`` for an unknown ad.
+
+        Three phases, so the write transaction stays short (on SQLite it holds the one
+        write lock that feedback requests wait for): read the ads, compute the vectors
+        outside any transaction, then upsert every winner in one transaction.
+        """
+        with self.db.session() as s:
+            found = [self._facts(s, payload) for payload in payloads]
+        staged = [(facts, self._vector_of(facts)) for facts in found if "error" not in facts]
+        rows: dict[int, dict[str, Any]] = {}
+        with self.db.session() as s:
+            for facts, vector in staged:
+                rows[id(facts)] = _meta(self._upsert(s, facts, vector))
+        results: list[dict[str, Any]] = []
+        for facts in found:
+            if "error" in facts:
+                results.append({"ad_id": facts["ad_id"], "error": facts["error"]})
+                continue
+            meta = rows[id(facts)]
+            self._remember(facts["tenant_id"], facts["ad_id"], facts["vector"], meta)
+            results.append({"ad_id": facts["ad_id"], "indexed": True, **meta})
+        return results
+
+    def _facts(self, s: Any, payload: dict[str, Any]) -> dict[str, Any]:
+        """What indexing one ad needs, read from the database (no writes)."""
         tenant = payload.get("tenant_id") or self.settings.tenant_id
         ad_id = str(payload["ad_id"])
-        with self.db.session() as s:
-            ad = ads_db.get_ad(s, tenant, ad_id)
-            if ad is None:
-                raise UnknownAdError(f"unknown ad: {ad_id}")
-            creative = ads_db.get_creative(s, ad)
+        ad = ads_db.get_ad(s, tenant, ad_id)
+        if ad is None:
+            return {"ad_id": ad_id, "error": f"unknown ad: {ad_id}"}
+        creative = ads_db.get_creative(s, ad)
+        latest = None
+        if not {"ctr", "roas", "impressions"} <= payload.keys():
             latest = ads_db.latest_metrics(s, tenant, ad_id)
-            ctr = float(payload.get("ctr", latest.ctr if latest else 0.0))
-            roas = float(payload.get("roas", latest.roas if latest else 0.0))
-            impressions = int(payload.get("impressions", latest.impressions if latest else 0))
-            hook = creative.hook_text if creative else None
-            cta = creative.cta if creative else None
-            template = creative.template if creative else None
-            video = creative.video_features if creative else None
-            vector = self._vector(
-                ctr=ctr,
-                roas=roas,
-                impressions=impressions,
-                text=creative_text(hook, cta, template),
-                video=video,
-            )
-            row = winners_db.upsert_winner(
-                s,
-                ad_id=ad_id,
-                tenant_id=tenant,
-                video_id=payload.get("video_id") or (creative.video_id if creative else None),
-                reason=winner_reason(ctr, roas, self.rule) or "manual",
-                ctr=ctr,
-                roas=roas,
-                impressions=impressions,
-                hook_text=hook,
-                cta=cta,
-                template=template,
-                video_features=video,
-                vector=vector,
-                embedder=self.embedder.name,
-            )
-            meta = _meta(row)
-        self._remember(tenant, ad_id, vector, meta)
-        return {"ad_id": ad_id, "indexed": True, **meta}
+        return {
+            "tenant_id": tenant,
+            "ad_id": ad_id,
+            "ctr": float(payload.get("ctr", latest.ctr if latest else 0.0)),
+            "roas": float(payload.get("roas", latest.roas if latest else 0.0)),
+            "impressions": int(payload.get("impressions", latest.impressions if latest else 0)),
+            "hook_text": creative.hook_text if creative else None,
+            "cta": creative.cta if creative else None,
+            "template": creative.template if creative else None,
+            "video_features": creative.video_features if creative else None,
+            "video_id": payload.get("video_id") or (creative.video_id if creative else None),
+        }
+
+    def _vector_of(self, facts: dict[str, Any]) -> list[float]:
+        facts["vector"] = self._vector(
+            ctr=facts["ctr"],
+            roas=facts["roas"],
+            impressions=facts["impressions"],
+            text=creative_text(facts["hook_text"], facts["cta"], facts["template"]),
+            video=facts["video_features"],
+        )
+        return facts["vector"]
+
+    def _upsert(self, s: Any, facts: dict[str, Any], vector: list[float]) -> Any:
+        return winners_db.upsert_winner(
+            s,
+            ad_id=facts["ad_id"],
+            tenant_id=facts["tenant_id"],
+            video_id=facts["video_id"],
+            reason=winner_reason(facts["ctr"], facts["roas"], self.rule) or "manual",
+            ctr=facts["ctr"],
+            roas=facts["roas"],
+            impressions=facts["impressions"],
+            hook_text=facts["hook_text"],
+            cta=facts["cta"],
+            template=facts["template"],
+            video_features=facts["video_features"],
+            vector=vector,
+            embedder=self.embedder.name,
+        )
 
     def search(
         self,

@@ -293,9 +293,7 @@ def set_prediction_log(settings: Settings, port: int, on: bool) -> None:
         for deployment in app.deployments:
             if deployment.name == "Gateway":
                 deployment.user_config = {"log_predictions": on}
-    serve_start(http_options=config.http_options.model_dump()).deploy_apps(
-        config, _blocking=True
-    )
+    serve_start(http_options=config.http_options.model_dump()).deploy_apps(config, _blocking=True)
 
 
 def measure_gateway(settings: Settings, load: Load, mode: str) -> dict[str, Any]:

@@ -38,6 +38,16 @@ class ApiSettings(ConfigModel):
         ge=0, le=300, description="How long a verified key is trusted (revocation delay)."
     )
     default_rate_limit_per_min: int = Field(ge=0, description="For new keys; 0: no limit.")
+    feedback_group_rows: int = Field(
+        ge=1,
+        description="Per-row feedback requests committed together in one transaction, at most.",
+    )
+    feedback_writers: int = Field(
+        ge=1, le=16, description="Transactions of per-row feedback one replica runs at once."
+    )
+    feedback_notify_s: float = Field(
+        ge=0, le=5, description="Sampler and job-consumer notifications coalesced this long."
+    )
 
 
 class PredictionLogSettings(ConfigModel):

@@ -2,7 +2,9 @@
 
 SQLite is shared by several Ray processes, so every connection runs in WAL mode with a
 busy timeout, and every transaction starts with ``BEGIN IMMEDIATE`` (writers queue up
-instead of failing with "database is locked" when a read turns into a write).
+instead of failing with "database is locked" when a read turns into a write), after a
+cross-process hand-off lock (``core.db.sqlite_lock``) that spares waiters SQLite's
+busy-wait sleeps.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from core.db.sqlite_lock import WriterLock
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -39,10 +43,47 @@ def _sqlite_engine(url: str, **kw: Any) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
+    if not parsed.database or parsed.database == ":memory:":
+
+        @event.listens_for(engine, "begin")
+        def _on_begin_memory(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+
+    lock = WriterLock(parsed.database, SQLITE_BUSY_TIMEOUT_MS / 1000)
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        dbapi_conn = conn.connection.dbapi_connection
+        lock.acquire(dbapi_conn)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            lock.release(dbapi_conn)
+            raise
 
+    @event.listens_for(engine, "close")
+    def _on_close(dbapi_conn: Any, _record: Any) -> None:
+        lock.forget(dbapi_conn)
+
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_conn: Any) -> None:  # release after SQLite's COMMIT, not before
+        try:
+            commit(dbapi_conn)
+        finally:
+            lock.release(dbapi_conn)
+
+    def do_rollback(dbapi_conn: Any) -> None:
+        try:
+            rollback(dbapi_conn)
+        finally:
+            lock.release(dbapi_conn)
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
     return engine
 
 
@@ -71,6 +112,11 @@ class Database:
     @property
     def is_postgres(self) -> bool:
         return self.dialect == "postgresql"
+
+    @property
+    def libpq_dsn(self) -> str:
+        """The URL as a libpq DSN, for code that talks to PostgreSQL with psycopg directly."""
+        return make_url(self.url).set(drivername="postgresql").render_as_string(False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -46,40 +46,86 @@ class FeedbackResult:
     job_id: int | None
 
 
-def _dialect_insert(session: Session):  # type: ignore[no-untyped-def]
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+Connectable = Session | Connection
 
 
-def _launch_times(session: Session, tenant_id: str, ad_ids: list[str]) -> dict[str, datetime]:
-    stmt = select(Ad.ad_id, Ad.launched_at).where(Ad.tenant_id == tenant_id, Ad.ad_id.in_(ad_ids))
-    return {ad_id: launched for ad_id, launched in session.execute(stmt).all()}
+def _dialect(conn: Connectable) -> str:
+    bind = conn.get_bind() if isinstance(conn, Session) else conn
+    return bind.dialect.name
 
 
-def ensure_ads(session: Session, rows: list[FeedbackRow], tenant_id: str) -> dict[str, datetime]:
-    """Launch times of the rows' ads (this tenant's), registering ads seen for the first time."""
+def _dialect_insert(conn: Connectable):  # type: ignore[no-untyped-def]
+    return pg_insert if _dialect(conn) == "postgresql" else sqlite_insert
+
+
+_ADS = Ad.__table__
+_METRICS = PerformanceMetric.__table__
+_JOBS = PendingJob.__table__
+
+
+def _launch_times(conn: Connectable, tenant_id: str, ad_ids: list[str]) -> dict[str, datetime]:
+    stmt = select(_ADS.c.ad_id, _ADS.c.launched_at).where(
+        _ADS.c.tenant_id == tenant_id, _ADS.c.ad_id.in_(ad_ids)
+    )
+    return {ad_id: launched for ad_id, launched in conn.execute(stmt).all()}
+
+
+def ensure_ads(conn: Connectable, rows: list[FeedbackRow], tenant_id: str) -> dict[str, datetime]:
+    """Launch times of the rows' ads (this tenant's), registering ads seen for the first time.
+
+    One SELECT when every ad is known; else one INSERT ... ON CONFLICT DO NOTHING RETURNING
+    for the new ones (and a second SELECT only for an ad another transaction inserted first).
+    """
     first_seen: dict[str, datetime] = {}
     for r in rows:
         first_seen.setdefault(r.ad_id, r.launched_at or r.observed_at or utcnow())
-    found = _launch_times(session, tenant_id, list(first_seen))
-    missing = set(first_seen) - set(found)
+    found = _launch_times(conn, tenant_id, list(first_seen))
+    missing = [a for a in first_seen if a not in found]
     if missing:
-        new = [{"ad_id": a, "tenant_id": tenant_id, "launched_at": first_seen[a]} for a in missing]
-        insert_new = _dialect_insert(session)(Ad).on_conflict_do_nothing(
-            index_elements=["tenant_id", "ad_id"]
+        now = utcnow()
+        new = [
+            {
+                "ad_id": a,
+                "tenant_id": tenant_id,
+                "launched_at": first_seen[a],
+                "platform": "simulator",
+                "status": "active",
+                "created_at": now,
+            }
+            for a in missing
+        ]
+        insert_new = (
+            _dialect_insert(conn)(_ADS)
+            .values(new)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "ad_id"])
+            .returning(_ADS.c.ad_id, _ADS.c.launched_at)
         )
-        session.execute(insert_new, new)
-        found = _launch_times(session, tenant_id, list(first_seen))
+        found.update(dict(conn.execute(insert_new).all()))
+        raced = [a for a in missing if a not in found]
+        if raced:
+            found.update(_launch_times(conn, tenant_id, raced))
     return found
 
 
 def record_feedback(
-    session: Session, rows: list[FeedbackRow], *, tenant_id: str, rule: WinnerRule
+    conn: Connectable,
+    rows: list[FeedbackRow],
+    *,
+    tenant_id: str,
+    rule: WinnerRule,
+    with_ids: bool | None = None,
 ) -> list[FeedbackResult]:
-    """Insert metrics rows (one statement), then report winners and their queued jobs."""
+    """Insert metrics rows (one statement), then report winners and their queued jobs.
+
+    ``with_ids`` (default: for a single row) reports each row's ``metrics_id`` through
+    RETURNING; without it, PostgreSQL gets the rows by COPY and the ids stay None.
+    """
     if not rows:
         return []
+    if with_ids is None:
+        with_ids = len(rows) == 1
     now = utcnow()
-    launched = ensure_ads(session, rows, tenant_id)
+    launched = ensure_ads(conn, rows, tenant_id)
     values = []
     for r in rows:
         values.append(
@@ -102,12 +148,11 @@ def record_feedback(
                 "created_at": now,
             }
         )
-    if len(values) == 1:
-        ids: list[int | None] = [
-            session.scalar(insert(PerformanceMetric).returning(PerformanceMetric.id), values[0])
-        ]
+    if with_ids:
+        stmt = insert(_METRICS).returning(_METRICS.c.id, sort_by_parameter_order=True)
+        ids: list[int | None] = list(conn.execute(stmt, values).scalars())
     else:  # batches skip RETURNING (ids are not reported) and use COPY on PostgreSQL
-        _insert_many(session, values)
+        _insert_many(conn, values)
         ids = [None] * len(values)
     results: list[FeedbackResult] = []
     for v, metrics_id in zip(values, ids, strict=True):
@@ -134,11 +179,11 @@ def record_feedback(
     winners = {f"{tenant_id}:{r.ad_id}" for r in results if r.winner}
     if winners:
         jobs = dict(
-            session.execute(
-                select(PendingJob.dedupe_key, PendingJob.id).where(
-                    PendingJob.job_type == JOB_TYPE,
-                    PendingJob.status == "pending",
-                    PendingJob.dedupe_key.in_(winners),
+            conn.execute(
+                select(_JOBS.c.dedupe_key, _JOBS.c.id).where(
+                    _JOBS.c.job_type == JOB_TYPE,
+                    _JOBS.c.status == "pending",
+                    _JOBS.c.dedupe_key.in_(winners),
                 )
             ).all()
         )
@@ -164,12 +209,13 @@ _COPY_COLUMNS = (
 )
 
 
-def _insert_many(session: Session, values: list[dict]) -> None:
-    """Many metrics rows in the session's transaction; row triggers fire either way."""
-    if session.get_bind().dialect.name != "postgresql":
-        session.execute(insert(PerformanceMetric), values)
+def _insert_many(conn: Connectable, values: list[dict]) -> None:
+    """Many metrics rows in the caller's transaction; row triggers fire either way."""
+    if _dialect(conn) != "postgresql":
+        conn.execute(insert(_METRICS), values)
         return
-    raw = session.connection().connection.driver_connection
+    connection = conn.connection() if isinstance(conn, Session) else conn
+    raw = connection.connection.driver_connection
     cols = ", ".join(_COPY_COLUMNS)
     with raw.cursor() as cur, cur.copy(f"COPY performance_metrics ({cols}) FROM STDIN") as copy:
         for v in values:
@@ -178,3 +224,20 @@ def _insert_many(session: Session, values: list[dict]) -> None:
 
 def _with_job(r: FeedbackResult, job_id: int | None) -> FeedbackResult:
     return replace(r, job_id=job_id)
+
+
+def record_feedback_groups(
+    conn: Connectable, items: list[tuple[str, FeedbackRow]], *, rule: WinnerRule
+) -> list[FeedbackResult]:
+    """``(tenant, row)`` items of several callers in the caller's one transaction, each with
+    its ``metrics_id``; results in the items' order."""
+    by_tenant: dict[str, list[int]] = {}
+    for i, (tenant, _) in enumerate(items):
+        by_tenant.setdefault(tenant, []).append(i)
+    out: list[FeedbackResult | None] = [None] * len(items)
+    for tenant, positions in by_tenant.items():
+        rows = [items[i][1] for i in positions]
+        results = record_feedback(conn, rows, tenant_id=tenant, rule=rule, with_ids=True)
+        for i, result in zip(positions, results, strict=True):
+            out[i] = result
+    return [r for r in out if r is not None]

@@ -95,6 +95,19 @@ def complete(session: Session, job_id: int, note: str | None = None) -> None:
     )
 
 
+def complete_many(session: Session, job_ids: list[int]) -> None:
+    """Mark many jobs done in one statement."""
+    if not job_ids:
+        return
+    now = utcnow()
+    session.execute(
+        update(PendingJob)
+        .where(PendingJob.id.in_(job_ids))
+        .values(status="done", finished_at=now, updated_at=now, leased_until=None, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def backoff_s(attempts: int, cfg: JobSettings) -> float:
     return min(cfg.backoff_base_s * 2 ** max(attempts - 1, 0), cfg.backoff_max_s)
 

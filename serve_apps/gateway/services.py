@@ -10,9 +10,11 @@ from ray.actor import ActorHandle
 from ray.exceptions import ActorDiedError
 
 from core.db.engine import Database
+from core.db.group_commit import GroupCommitter
 from core.settings import Settings
 
 if TYPE_CHECKING:
+    from serve_apps.gateway.feedback_writer import FeedbackNotifier
     from serve_apps.gateway.prediction_log import PredictionLogClient
 
 
@@ -66,6 +68,26 @@ class Services:
     prediction_log: PredictionLogClient | None = None
     log_predictions: bool = True  # the Gateway's user_config can switch it off without restart
     extras: dict[str, Any] = field(default_factory=dict)
+    _feedback_writer: GroupCommitter | None = field(default=None, init=False, repr=False)
+    _feedback_notifier: FeedbackNotifier | None = field(default=None, init=False, repr=False)
+
+    @property
+    def feedback_writer(self) -> GroupCommitter:
+        """The replica's group-commit writer of per-row feedback (made on first use)."""
+        if self._feedback_writer is None:
+            from serve_apps.gateway.feedback_writer import build_feedback_writer
+
+            self._feedback_writer = build_feedback_writer(self)
+        return self._feedback_writer
+
+    @property
+    def feedback_notifier(self) -> FeedbackNotifier:
+        """Coalesced sampler and job-consumer notifications of committed feedback."""
+        if self._feedback_notifier is None:
+            from serve_apps.gateway.feedback_writer import FeedbackNotifier
+
+            self._feedback_notifier = FeedbackNotifier(self, self.settings.api.feedback_notify_s)
+        return self._feedback_notifier
 
     def actor(self, name: str) -> ActorRef:
         return self.actors[name]

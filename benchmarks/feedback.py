@@ -1,0 +1,331 @@
+"""Per-row feedback (POST /api/ml/feedback) through the gateway vs a hand-written peer.
+
+The peer (``benchmarks/feedback_peer.py``) is what a user would write instead: FastAPI +
+psycopg under one uvicorn process, the same key check and body limit, one transaction a
+request (ad upsert + metrics insert; the winner trigger does the rest). The gateway is
+``adcluster up``'s (Ray Serve behind HAProxy, two replicas, the sampler and the job consumer
+running). Same wrk load on both sides, in the same run: a new ad id every request, every
+row a winner (CTR 4% after 48 h), 16 and 64 connections; PostgreSQL for both. Then the
+embedded default (SQLite) through the gateway at 16 connections: throughput and p99.
+
+Nothing acknowledged may be lost: after each gateway side the script counts the stored rows
+against wrk's 2xx answers and waits until every queued winner is indexed.
+
+    .venv/bin/python benchmarks/feedback.py [--duration 10] [--rounds 3] [--connections 16,64]
+
+Writes ``benchmarks/results/feedback.json``: ``ratio`` (gateway/peer requests per second at
+the first connection count), ``sqlite_p99_ms``, ``ratio_c64`` and every side's figures.
+Targets: ratio >= 0.8, sqlite_p99_ms <= 250.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import text  # noqa: E402
+
+from benchmarks.common import write_result  # noqa: E402
+from benchmarks.gateway import find_wrk, free_port, run_wrk, wait_http  # noqa: E402
+from core.db.engine import Database  # noqa: E402
+from core.db.keys import create_key  # noqa: E402
+from core.db.migrate import prepare  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from tests.support import postgres  # noqa: E402
+
+PATH = "/api/ml/feedback"
+RATE_LIMIT = 1_000_000_000  # never 429 under load; the token bucket still runs
+
+WRK_SCRIPT = """\
+local counter = 0
+local made = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {key}"
+function setup(thread)
+  thread:set("tid", made)  -- a global of the thread's own state
+  made = made + 1
+end
+function init(args)
+  prefix = "{run}-" .. tid .. "-"
+end
+request = function()
+  counter = counter + 1
+  local body = '{{"ad_id":"' .. prefix .. counter .. '","impressions":2000,"clicks":80,' ..
+    '"spend":20.0,"revenue":90.0,"launched_at":"{launched}"}}'
+  return wrk.format(nil, "{path}", nil, body)
+end
+done = function(summary, latency, requests)
+  io.write(string.format(
+    "WRKJSON {{\\"requests\\":%d,\\"duration_us\\":%d,\\"connect\\":%d,\\"read\\":%d," ..
+    "\\"write\\":%d,\\"status\\":%d,\\"timeout\\":%d,\\"p50_us\\":%d,\\"p90_us\\":%d," ..
+    "\\"p99_us\\":%d,\\"max_us\\":%d,\\"mean_us\\":%.1f}}\\n",
+    summary.requests, summary.duration, summary.errors.connect, summary.errors.read,
+    summary.errors.write, summary.errors.status, summary.errors.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, latency.mean))
+end
+"""
+
+
+class Load:
+    """wrk with a fresh ad-id prefix every run; counts what each prefix was acknowledged."""
+
+    def __init__(self, wrk: str, key: str, workdir: Path, args: argparse.Namespace) -> None:
+        self.wrk, self.key, self.workdir, self.args = wrk, key, workdir, args
+        self.launched = (datetime.now(UTC) - timedelta(hours=48)).isoformat()
+        self.acknowledged: dict[str, int] = {}
+
+    def run(self, base_url: str, connections: int, duration_s: float) -> dict[str, Any]:
+        tag = f"r{uuid.uuid4().hex[:8]}"
+        script = self.workdir / f"{tag}.lua"
+        script.write_text(
+            WRK_SCRIPT.format(key=self.key, run=tag, launched=self.launched, path=PATH)
+        )
+        result = run_wrk(
+            self.wrk,
+            base_url + PATH,
+            script,
+            connections=connections,
+            threads=self.args.threads,
+            duration_s=duration_s,
+        )
+        script.unlink()
+        self.acknowledged[tag] = result["requests"] - result["non_2xx"]
+        return result
+
+    def measure(self, base_url: str, connections: int) -> dict[str, Any]:
+        self.run(base_url, connections, self.args.warmup)
+        rounds = []
+        for _ in range(self.args.rounds):
+            r = self.run(base_url, connections, self.args.duration)
+            print(
+                f"  c={connections:<3} {r['requests_per_s']:>8.1f} req/s  p50 {r['p50_ms']:.1f} ms"
+                f"  p99 {r['p99_ms']:.1f} ms  non-2xx {r['non_2xx']}  errors {r['socket_errors']}",
+                flush=True,
+            )
+            rounds.append(r)
+        return summarise(rounds)
+
+
+def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over rounds (not the best round), with every round's figures."""
+    return {
+        "requests_per_s": statistics.median(r["requests_per_s"] for r in rounds),
+        "p50_ms": statistics.median(r["p50_ms"] for r in rounds),
+        "p99_ms": statistics.median(r["p99_ms"] for r in rounds),
+        "non_2xx": sum(r["non_2xx"] for r in rounds),
+        "socket_errors": sum(r["socket_errors"] for r in rounds),
+        "rounds": rounds,
+    }
+
+
+def new_key(settings: Settings) -> str:
+    db = Database(settings.db_url)
+    try:
+        prepare(db, settings)
+        return create_key(
+            db, tenant_id=settings.tenant_id, name="bench", rate_limit_per_min=RATE_LIMIT
+        )
+    finally:
+        db.dispose()
+
+
+def check_no_loss(settings: Settings, load: Load, wait_s: float = 180.0) -> dict[str, Any]:
+    """Stored rows >= acknowledged answers, and every queued winner indexed (polled)."""
+    db = Database(settings.db_url)
+    try:
+        with db.engine.connect() as conn:
+            stored = {
+                tag: conn.execute(
+                    text("SELECT count(*) FROM performance_metrics WHERE ad_id LIKE :p"),
+                    {"p": f"{tag}-%"},
+                ).scalar_one()
+                for tag in load.acknowledged
+            }
+        lost = sum(max(0, n - stored[tag]) for tag, n in load.acknowledged.items())
+        started = time.monotonic()
+        pending = -1
+        while time.monotonic() - started < wait_s:
+            with db.engine.connect() as conn:
+                pending = conn.execute(
+                    text(
+                        "SELECT count(*) FROM pending_jobs WHERE job_type = 'rag_index_winner'"
+                        " AND status IN ('pending', 'running')"
+                    )
+                ).scalar_one()
+            if pending == 0:
+                break
+            time.sleep(0.5)
+        with db.engine.connect() as conn:
+            jobs = dict(
+                conn.execute(
+                    text("SELECT status, count(*) FROM pending_jobs GROUP BY status")
+                ).all()
+            )
+            unindexed = sum(
+                conn.execute(
+                    text(
+                        "SELECT count(DISTINCT m.ad_id) FROM performance_metrics m"
+                        " WHERE m.ad_id LIKE :p AND NOT EXISTS (SELECT 1 FROM pending_jobs j"
+                        " WHERE j.dedupe_key = m.tenant_id || ':' || m.ad_id"
+                        " AND j.status = 'done')"
+                    ),
+                    {"p": f"{tag}-%"},
+                ).scalar_one()
+                for tag in load.acknowledged
+            )
+    finally:
+        db.dispose()
+    return {
+        "acknowledged": sum(load.acknowledged.values()),
+        "stored": sum(stored.values()),
+        "lost": lost,
+        "winner_jobs": jobs,
+        "winners_not_indexed": unindexed,
+        "winner_jobs_left": pending,
+        "drain_s": round(time.monotonic() - started, 1),
+    }
+
+
+def measure_peer(settings: Settings, load: Load, counts: list[int]) -> dict[str, Any]:
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.feedback_peer",
+        "--port",
+        str(port),
+        "--database-url",
+        settings.db_url,
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        print("peer: FastAPI + psycopg under uvicorn", flush=True)
+        return {f"c{c}": load.measure(f"http://127.0.0.1:{port}", c) for c in counts}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def measure_gateway(
+    settings: Settings, load: Load, counts: list[int], label: str
+) -> dict[str, Any]:
+    import ray
+    from ray import serve
+
+    from cluster import runtime
+
+    saved = dict(os.environ)
+    try:
+        running = runtime.up(settings, "local", port=free_port())
+        print(f"gateway ({label})", flush=True)
+        result = {f"c{c}": load.measure(running.url, c) for c in counts}
+        result["no_loss"] = check_no_loss(settings, load)
+        print(f"  no-loss check: {result['no_loss']}", flush=True)
+    finally:
+        try:
+            runtime.down(settings)
+            serve.shutdown()
+        finally:
+            ray.shutdown()
+            os.environ.clear()
+            os.environ.update(saved)
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--connections", default="16,64")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--sides", default="peer,gateway,sqlite")
+    parser.add_argument("--install-wrk", action="store_true", help="apt-get it when missing")
+    parser.add_argument("--out", default="feedback")
+    args = parser.parse_args(argv)
+    counts = [int(c) for c in args.connections.split(",")]
+    sides = set(args.sides.split(","))
+    wrk = find_wrk(args.install_wrk)
+    if wrk is None:
+        raise SystemExit("wrk not found (apt-get install -y wrk, or --install-wrk)")
+    base, needs_throwaway = postgres.server_url()
+    if needs_throwaway:
+        raise SystemExit(f"PostgreSQL does not answer at {base}; set DATABASE_URL")
+
+    result: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="adc-bench-fb-") as tmp:
+        workdir = Path(tmp)
+        url, schema = postgres.new_schema(base)
+        try:
+            pg = Settings.load(
+                data_dir=str(workdir / "pg"),
+                database_url=url,
+                ray={"namespace": f"bench-fb-{os.getpid()}"},
+            )
+            load = Load(wrk, new_key(pg), workdir, args)
+            if "peer" in sides:
+                result["peer"] = measure_peer(pg, load, counts)
+            if "gateway" in sides:
+                result["gateway"] = measure_gateway(pg, load, counts, "PostgreSQL")
+        finally:
+            postgres.drop_schema(base, schema)
+        if "sqlite" in sides:
+            lite = Settings.load(
+                data_dir=str(workdir / "lite"),
+                database_url=f"sqlite:///{workdir / 'lite' / 'adcluster.db'}",
+                ray={"namespace": f"bench-fb-lite-{os.getpid()}"},
+            )
+            lite_load = Load(wrk, new_key(lite), workdir, args)
+            result["sqlite"] = measure_gateway(lite, lite_load, counts[:1], "SQLite")
+
+    c0 = f"c{counts[0]}"
+    out: dict[str, Any] = {"benchmark": f"POST {PATH}, one row a request, every row a winner"}
+    if "peer" in result and "gateway" in result:
+        out["ratio"] = round(
+            result["gateway"][c0]["requests_per_s"] / result["peer"][c0]["requests_per_s"], 3
+        )
+        for c in counts[1:]:
+            out[f"ratio_c{c}"] = round(
+                result["gateway"][f"c{c}"]["requests_per_s"]
+                / result["peer"][f"c{c}"]["requests_per_s"],
+                3,
+            )
+    if "sqlite" in result:
+        out["sqlite_p99_ms"] = result["sqlite"][c0]["p99_ms"]
+        out["sqlite_requests_per_s"] = result["sqlite"][c0]["requests_per_s"]
+    out.update(
+        {
+            "targets": {"ratio": 0.8, "sqlite_p99_ms": {"max": 250}},
+            "connections": counts,
+            "duration_s": args.duration,
+            "rounds": args.rounds,
+            "summary": (
+                "medians over rounds; a new ad id every request; peer first (no Ray running),"
+                " then the gateway on PostgreSQL, then on SQLite"
+            ),
+            **result,
+        }
+    )
+    path = write_result(args.out, out)
+    print(
+        f"ratio {out.get('ratio')}  sqlite p99 {out.get('sqlite_p99_ms')} ms -> {path}", flush=True
+    )
+
+
+if __name__ == "__main__":
+    main()

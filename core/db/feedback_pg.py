@@ -1,0 +1,157 @@
+"""Per-row feedback of many requests into PostgreSQL: async psycopg, one round trip a group.
+
+The hot path of ``POST /api/ml/feedback`` on PostgreSQL (``core.db.feedback`` is the
+portable path, used for SQLite and for batches). It runs on the gateway's event loop, no
+worker thread: a thread that needs the GIL back after every statement waits behind the
+request handlers and leaves its transaction idle. The four statements of a group go out
+in one pipeline (ad upsert, launch times, metrics insert with ids, queued jobs) and the
+commit follows; the winner trigger does its work inside the same transaction.
+
+Ids come back in parameter order: the rows are inserted by ``ORDER BY`` their position
+and take ascending ids from the sequence, so sorted ids map to positions (the technique
+SQLAlchemy's ``sort_by_parameter_order`` uses on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import psycopg
+
+from core.db.feedback import FeedbackResult, FeedbackRow
+from core.db.models import utcnow
+from core.db.triggers import JOB_TYPE
+from core.domain.winner import WinnerRule, derive_ctr, derive_roas, is_winner, winner_reason
+
+UPSERT_ADS = """
+INSERT INTO ads (tenant_id, ad_id, platform, status, launched_at, created_at)
+SELECT t, a, 'simulator', 'active', l, %(now)s
+  FROM unnest(%(tenants)s::text[], %(ads)s::text[], %(launched)s::timestamptz[]) AS u(t, a, l)
+ON CONFLICT (tenant_id, ad_id) DO NOTHING
+"""
+LAUNCH_TIMES = """
+SELECT ads.tenant_id, ads.ad_id, ads.launched_at
+  FROM ads JOIN unnest(%(tenants)s::text[], %(ads)s::text[]) AS u(t, a)
+    ON ads.tenant_id = u.t AND ads.ad_id = u.a
+"""
+INSERT_METRICS = """
+INSERT INTO performance_metrics (tenant_id, ad_id, video_id, impressions, clicks,
+    conversions, spend, revenue, ctr, roas, observed_at, created_at)
+SELECT t, a, v, i, c, cv, s, r, ctr, roas, o, %(now)s
+  FROM unnest(%(tenants)s::text[], %(ads)s::text[], %(videos)s::text[], %(imps)s::int8[],
+              %(clicks)s::int8[], %(convs)s::int8[], %(spend)s::float8[],
+              %(revenue)s::float8[], %(ctr)s::float8[], %(roas)s::float8[],
+              %(observed)s::timestamptz[])
+       WITH ORDINALITY AS u(t, a, v, i, c, cv, s, r, ctr, roas, o, pos)
+ ORDER BY pos
+RETURNING id
+"""
+QUEUED_JOBS = """
+SELECT dedupe_key, id FROM pending_jobs
+ WHERE job_type = %(job_type)s AND status = 'pending' AND dedupe_key = ANY(%(keys)s::text[])
+"""
+
+
+def _params(items: list[tuple[str, FeedbackRow]], now: datetime) -> dict:
+    rows = [r for _, r in items]
+    return {
+        "now": now,
+        "tenants": [t for t, _ in items],
+        "ads": [r.ad_id for r in rows],
+        "launched": [r.launched_at or r.observed_at or now for r in rows],
+        "videos": [r.video_id for r in rows],
+        "imps": [r.impressions for r in rows],
+        "clicks": [r.clicks for r in rows],
+        "convs": [r.conversions for r in rows],
+        "spend": [r.spend for r in rows],
+        "revenue": [r.revenue for r in rows],
+        "ctr": [
+            r.actual_ctr if r.actual_ctr is not None else derive_ctr(r.impressions, r.clicks)
+            for r in rows
+        ],
+        "roas": [
+            r.actual_roas if r.actual_roas is not None else derive_roas(r.spend, r.revenue)
+            for r in rows
+        ],
+        "observed": [r.observed_at or now for r in rows],
+        "keys": [f"{t}:{r.ad_id}" for t, r in items],
+        "job_type": JOB_TYPE,
+    }
+
+
+async def write_feedback_group(
+    conn: psycopg.AsyncConnection, items: list[tuple[str, FeedbackRow]], rule: WinnerRule
+) -> list[FeedbackResult]:
+    """``(tenant, row)`` items in one transaction on ``conn``; results in the items' order."""
+    p = _params(items, utcnow())
+    async with conn.transaction():
+        async with conn.pipeline():
+            await conn.execute(UPSERT_ADS, p)
+            launch_cur = await conn.execute(LAUNCH_TIMES, p)
+            ids_cur = await conn.execute(INSERT_METRICS, p)
+            jobs_cur = await conn.execute(QUEUED_JOBS, p)
+        launched = {(t, a): at for t, a, at in await launch_cur.fetchall()}
+        ids = sorted(i for (i,) in await ids_cur.fetchall())
+        jobs = dict(await jobs_cur.fetchall())
+    results = []
+    for k, (tenant, row) in enumerate(items):
+        ctr, roas, observed = p["ctr"][k], p["roas"][k], p["observed"][k]
+        hours = (observed - launched[(tenant, row.ad_id)]).total_seconds() / 3600.0
+        win = is_winner(
+            hours_live=hours, impressions=row.impressions, ctr=ctr, roas=roas, rule=rule
+        )
+        results.append(
+            FeedbackResult(
+                ad_id=row.ad_id,
+                metrics_id=ids[k],
+                impressions=row.impressions,
+                clicks=row.clicks,
+                conversions=row.conversions,
+                ctr=ctr,
+                roas=roas,
+                hours_live=hours,
+                observed_at=observed,
+                winner=win,
+                reason=winner_reason(ctr, roas, rule) if win else None,
+                job_id=jobs.get(p["keys"][k]) if win else None,
+            )
+        )
+    return results
+
+
+class AsyncConnectionPool:
+    """A few psycopg async connections, opened on first use; a broken one is replaced."""
+
+    def __init__(self, dsn: str, size: int) -> None:
+        self.dsn = dsn
+        self.size = size
+        self._idle: asyncio.Queue[psycopg.AsyncConnection | None] | None = None
+
+    async def run(self, fn, *args):  # type: ignore[no-untyped-def]
+        """``await fn(conn, *args)`` on a pooled connection."""
+        if self._idle is None:
+            self._idle = asyncio.Queue()
+            for _ in range(self.size):
+                self._idle.put_nowait(None)
+        conn = await self._idle.get()
+        try:
+            if conn is None or conn.closed:
+                conn = await psycopg.AsyncConnection.connect(self.dsn)
+            return await fn(conn, *args)
+        except psycopg.OperationalError:
+            if conn is not None:
+                await conn.close()
+            conn = None
+            raise
+        finally:
+            self._idle.put_nowait(conn)
+
+    async def close(self) -> None:
+        if self._idle is None:
+            return
+        while not self._idle.empty():
+            conn = self._idle.get_nowait()
+            if conn is not None:
+                await conn.close()
+        self._idle = None

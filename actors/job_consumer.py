@@ -166,9 +166,12 @@ class JobConsumer:
             except Exception:
                 log.exception("job loop error")
                 handled = 0
-            if handled == 0:
-                self._wake.wait(self.cfg.poll_interval_s)
-                self._wake.clear()
+            if handled < self.cfg.batch_size:  # drained: wait for news, then let it gather
+                if handled == 0:
+                    self._wake.wait(self.cfg.poll_interval_s)
+                    self._wake.clear()
+                if self.cfg.linger_s > 0:
+                    self._stop.wait(self.cfg.linger_s)
 
     def _listen(self) -> None:
         import psycopg

@@ -101,35 +101,52 @@ class WinnerMemory:
         """Index many ads (what the job consumer sends); one result per payload, in order:
         its metadata, or ``{"ad_id", "error"}`` for an unknown ad.
 
-        Three phases, so the write transaction stays short (on SQLite it holds the one
-        write lock that feedback requests wait for): read the ads, compute the vectors
-        outside any transaction, then upsert every winner in one transaction.
+        Set-based and in three phases, so the write transaction stays short (on SQLite it
+        holds the one write lock that feedback requests wait for): one query reads the ads
+        and creatives, the vectors are computed outside any transaction (texts embedded in
+        one call), then one transaction upserts every winner.
         """
+        keys = [(p.get("tenant_id") or self.settings.tenant_id, str(p["ad_id"])) for p in payloads]
         with self.db.session() as s:
-            found = [self._facts(s, payload) for payload in payloads]
-        staged = [(facts, self._vector_of(facts)) for facts in found if "error" not in facts]
-        rows: dict[int, dict[str, Any]] = {}
+            found = ads_db.ads_with_creatives(s, list(dict.fromkeys(keys)))
+            facts = [
+                self._facts(s, key, payload, found.get(key))
+                for key, payload in zip(keys, payloads, strict=True)
+            ]
+        good = [f for f in facts if "error" not in f]
+        texts = [creative_text(f["hook_text"], f["cta"], f["template"]) for f in good]
+        for f, text_vec in zip(good, self.embedder.embed(texts) if texts else [], strict=True):
+            f["vector"] = feature_vector(
+                ctr=f["ctr"],
+                roas=f["roas"],
+                impressions=f["impressions"],
+                text_vec=text_vec,
+                video=f["video_features"],
+                video_dim=self.settings.memory.video_dim,
+            ).tolist()
         with self.db.session() as s:
-            for facts, vector in staged:
-                rows[id(facts)] = _meta(self._upsert(s, facts, vector))
+            rows = winners_db.upsert_winners(
+                s, [self._winner_values(f) for f in good], embedder=self.embedder.name
+            )
+            metas = {key: _meta(row) for key, row in rows.items()}
         results: list[dict[str, Any]] = []
-        for facts in found:
-            if "error" in facts:
-                results.append({"ad_id": facts["ad_id"], "error": facts["error"]})
+        for f in facts:
+            if "error" in f:
+                results.append({"ad_id": f["ad_id"], "error": f["error"]})
                 continue
-            meta = rows[id(facts)]
-            self._remember(facts["tenant_id"], facts["ad_id"], facts["vector"], meta)
-            results.append({"ad_id": facts["ad_id"], "indexed": True, **meta})
+            meta = metas[(f["tenant_id"], f["ad_id"])]
+            self._remember(f["tenant_id"], f["ad_id"], f["vector"], meta)
+            results.append({"ad_id": f["ad_id"], "indexed": True, **meta})
         return results
 
-    def _facts(self, s: Any, payload: dict[str, Any]) -> dict[str, Any]:
-        """What indexing one ad needs, read from the database (no writes)."""
-        tenant = payload.get("tenant_id") or self.settings.tenant_id
-        ad_id = str(payload["ad_id"])
-        ad = ads_db.get_ad(s, tenant, ad_id)
-        if ad is None:
+    def _facts(
+        self, s: Any, key: tuple[str, str], payload: dict[str, Any], found: Any
+    ) -> dict[str, Any]:
+        """What indexing one ad needs (no writes); ``found`` is its (ad, creative) or None."""
+        tenant, ad_id = key
+        if found is None:
             return {"ad_id": ad_id, "error": f"unknown ad: {ad_id}"}
-        creative = ads_db.get_creative(s, ad)
+        _, creative = found
         latest = None
         if not {"ctr", "roas", "impressions"} <= payload.keys():
             latest = ads_db.latest_metrics(s, tenant, ad_id)
@@ -146,33 +163,21 @@ class WinnerMemory:
             "video_id": payload.get("video_id") or (creative.video_id if creative else None),
         }
 
-    def _vector_of(self, facts: dict[str, Any]) -> list[float]:
-        facts["vector"] = self._vector(
-            ctr=facts["ctr"],
-            roas=facts["roas"],
-            impressions=facts["impressions"],
-            text=creative_text(facts["hook_text"], facts["cta"], facts["template"]),
-            video=facts["video_features"],
-        )
-        return facts["vector"]
-
-    def _upsert(self, s: Any, facts: dict[str, Any], vector: list[float]) -> Any:
-        return winners_db.upsert_winner(
-            s,
-            ad_id=facts["ad_id"],
-            tenant_id=facts["tenant_id"],
-            video_id=facts["video_id"],
-            reason=winner_reason(facts["ctr"], facts["roas"], self.rule) or "manual",
-            ctr=facts["ctr"],
-            roas=facts["roas"],
-            impressions=facts["impressions"],
-            hook_text=facts["hook_text"],
-            cta=facts["cta"],
-            template=facts["template"],
-            video_features=facts["video_features"],
-            vector=vector,
-            embedder=self.embedder.name,
-        )
+    def _winner_values(self, f: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "tenant_id": f["tenant_id"],
+            "ad_id": f["ad_id"],
+            "video_id": f["video_id"],
+            "reason": winner_reason(f["ctr"], f["roas"], self.rule) or "manual",
+            "ctr": f["ctr"],
+            "roas": f["roas"],
+            "impressions": f["impressions"],
+            "hook_text": f["hook_text"],
+            "cta": f["cta"],
+            "template": f["template"],
+            "video_features": f["video_features"],
+            "vector": f["vector"],
+        }
 
     def search(
         self,

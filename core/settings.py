@@ -20,6 +20,9 @@ class JobSettings(ConfigModel):
     backoff_base_s: float = Field(ge=0)
     backoff_max_s: float = Field(ge=0)
     lease_s: float = Field(gt=0)
+    linger_s: float = Field(
+        ge=0, le=5, description="After a wake-up, wait this long so a batch can fill."
+    )
 
 
 class MemorySettings(ConfigModel):

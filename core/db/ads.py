@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select, tuple_
 from sqlalchemy.orm import Session
 
 from core.db.models import Ad, Creative, PerformanceMetric, utcnow
@@ -76,6 +76,23 @@ def get_creative(session: Session, ad: Ad) -> Creative | None:
     if not ad.creative_id:
         return None
     return session.get(Creative, {"tenant_id": ad.tenant_id, "creative_id": ad.creative_id})
+
+
+def ads_with_creatives(
+    session: Session, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[Ad, Creative | None]]:
+    """(tenant, ad id) -> (ad, its creative or None), for many ads in one query."""
+    if not keys:
+        return {}
+    stmt = (
+        select(Ad, Creative)
+        .outerjoin(
+            Creative,
+            and_(Creative.tenant_id == Ad.tenant_id, Creative.creative_id == Ad.creative_id),
+        )
+        .where(tuple_(Ad.tenant_id, Ad.ad_id).in_(keys))
+    )
+    return {(ad.tenant_id, ad.ad_id): (ad, creative) for ad, creative in session.execute(stmt)}
 
 
 def latest_metrics(session: Session, tenant_id: str, ad_id: str) -> PerformanceMetric | None:

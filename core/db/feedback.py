@@ -83,7 +83,7 @@ def ensure_ads(conn: Connectable, rows: list[FeedbackRow], tenant_id: str) -> di
     missing = [a for a in first_seen if a not in found]
     if missing:
         now = utcnow()
-        new = [
+        new = [  # by ad id: one lock order for concurrent writers
             {
                 "ad_id": a,
                 "tenant_id": tenant_id,
@@ -92,7 +92,7 @@ def ensure_ads(conn: Connectable, rows: list[FeedbackRow], tenant_id: str) -> di
                 "status": "active",
                 "created_at": now,
             }
-            for a in missing
+            for a in sorted(missing)
         ]
         insert_new = (
             _dialect_insert(conn)(_ADS)
@@ -148,12 +148,17 @@ def record_feedback(
                 "created_at": now,
             }
         )
+    # Rows go in by ad, so concurrent transactions take the trigger's locks on queued jobs
+    # in one order (unsorted, two batches sharing ads deadlock on PostgreSQL).
+    order = sorted(range(len(values)), key=lambda i: values[i]["ad_id"])
+    in_order = [values[i] for i in order]
+    ids: list[int | None] = [None] * len(values)
     if with_ids:
         stmt = insert(_METRICS).returning(_METRICS.c.id, sort_by_parameter_order=True)
-        ids: list[int | None] = list(conn.execute(stmt, values).scalars())
+        for i, metrics_id in zip(order, conn.execute(stmt, in_order).scalars(), strict=True):
+            ids[i] = metrics_id
     else:  # batches skip RETURNING (ids are not reported) and use COPY on PostgreSQL
-        _insert_many(conn, values)
-        ids = [None] * len(values)
+        _insert_many(conn, in_order)
     results: list[FeedbackResult] = []
     for v, metrics_id in zip(values, ids, strict=True):
         hours = (v["observed_at"] - launched[v["ad_id"]]).total_seconds() / 3600.0

@@ -4,8 +4,8 @@ The hot path of ``POST /api/ml/feedback`` on PostgreSQL (``core.db.feedback`` is
 portable path, used for SQLite and for batches). It runs on the gateway's event loop, no
 worker thread: a thread that needs the GIL back after every statement waits behind the
 request handlers and leaves its transaction idle. The four statements of a group go out
-in one pipeline (ad upsert, launch times, metrics insert with ids, queued jobs) and the
-commit follows; the winner trigger does its work inside the same transaction.
+in one pipeline with their BEGIN and COMMIT (ad upsert, launch times, metrics insert with
+ids, queued jobs): one round trip; the winner trigger works inside the same transaction.
 
 Ids come back in parameter order: the rows are inserted by ``ORDER BY`` their position
 and take ascending ids from the sequence, so sorted ids map to positions (the technique
@@ -83,17 +83,37 @@ def _params(items: list[tuple[str, FeedbackRow]], now: datetime) -> dict:
 async def write_feedback_group(
     conn: psycopg.AsyncConnection, items: list[tuple[str, FeedbackRow]], rule: WinnerRule
 ) -> list[FeedbackResult]:
-    """``(tenant, row)`` items in one transaction on ``conn``; results in the items' order."""
+    """``(tenant, row)`` items in one transaction on ``conn``; results in the items' order.
+
+    Rows are written sorted by (tenant, ad), so concurrent groups take the trigger's locks
+    on queued jobs in one order (unsorted, two groups sharing ads can deadlock).
+    """
+    order = sorted(range(len(items)), key=lambda i: (items[i][0], items[i][1].ad_id))
+    results = await _write_sorted(conn, [items[i] for i in order], rule)
+    out: list[FeedbackResult | None] = [None] * len(items)
+    for i, result in zip(order, results, strict=True):
+        out[i] = result
+    return [r for r in out if r is not None]
+
+
+async def _write_sorted(
+    conn: psycopg.AsyncConnection, items: list[tuple[str, FeedbackRow]], rule: WinnerRule
+) -> list[FeedbackResult]:
     p = _params(items, utcnow())
-    async with conn.transaction():
-        async with conn.pipeline():
+    try:
+        async with conn.pipeline():  # BEGIN, four statements, COMMIT: one round trip
             await conn.execute(UPSERT_ADS, p)
             launch_cur = await conn.execute(LAUNCH_TIMES, p)
             ids_cur = await conn.execute(INSERT_METRICS, p)
             jobs_cur = await conn.execute(QUEUED_JOBS, p)
-        launched = {(t, a): at for t, a, at in await launch_cur.fetchall()}
-        ids = sorted(i for (i,) in await ids_cur.fetchall())
-        jobs = dict(await jobs_cur.fetchall())
+            await conn.commit()
+    except BaseException:
+        if not conn.closed:
+            await conn.rollback()
+        raise
+    launched = {(t, a): at for t, a, at in await launch_cur.fetchall()}
+    ids = sorted(i for (i,) in await ids_cur.fetchall())
+    jobs = dict(await jobs_cur.fetchall())
     results = []
     for k, (tenant, row) in enumerate(items):
         ctr, roas, observed = p["ctr"][k], p["roas"][k], p["observed"][k]

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core.db.engine import Database
 from core.db.feedback import FeedbackRow
@@ -102,3 +102,56 @@ def test_a_broken_connection_is_replaced(pg) -> None:
 
     (result,) = asyncio.run(main())
     assert result.metrics_id is not None
+
+
+def test_a_failed_group_rolls_back_and_the_connection_goes_on(pg) -> None:
+    settings, db = pg
+
+    async def main():
+        pool = AsyncConnectionPool(db.libpq_dsn, 1)
+        try:
+            bad = [
+                ("default", FeedbackRow("ok-1", 10, 1)),
+                ("default", FeedbackRow("x" * 300, 10, 1)),
+            ]
+            with pytest.raises(psycopg.errors.StringDataRightTruncation):
+                await pool.run(write_feedback_group, bad, settings.winner)
+            return await pool.run(write_feedback_group, bad[:1], settings.winner)
+        finally:
+            await pool.close()
+
+    (result,) = asyncio.run(main())
+    with db.session() as s:
+        rows = s.scalars(select(PerformanceMetric.id).where(PerformanceMetric.ad_id == "ok-1"))
+        assert list(rows) == [result.metrics_id]  # the failed group left nothing behind
+
+
+def test_concurrent_batches_sharing_ads_do_not_deadlock(pg) -> None:
+    """Two batch transactions over the same winners in opposite orders (the trigger locks
+    each ad's queued job): rows go in by ad, so neither waits on the other in a cycle."""
+    import threading
+
+    from core.db.feedback import record_feedback
+
+    settings, db = pg
+    launched = utcnow() - timedelta(hours=30)
+    ads = [f"d{i:03d}" for i in range(150)]
+    errors: list[BaseException] = []
+
+    def batch(ad_ids: list[str]) -> None:
+        for _ in range(4):
+            rows = [FeedbackRow(a, 2000, 100, launched_at=launched) for a in ad_ids]
+            try:
+                with db.engine.begin() as conn:
+                    record_feedback(conn, rows, tenant_id="default", rule=settings.winner)
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+
+    threads = [threading.Thread(target=batch, args=(order,)) for order in (ads, ads[::-1])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors[:1]
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(PerformanceMetric)) == 2 * 4 * 150

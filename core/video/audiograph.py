@@ -66,9 +66,10 @@ def filter_audio(
     inputs: Sequence[AudioTrack], build: Callable[[av.filter.Graph, list[Node]], Node]
 ) -> AudioTrack:
     """Run stereo tracks of one rate through a graph: ``build(graph, sources)`` links the
-    ``abuffer`` sources (in ``inputs`` order) and returns the node to read from. Each input
-    is pushed whole, then ended, in order (``acrossfade`` and ``concat`` read input 0 to its
-    end first; filters that read inputs side by side queue the earlier ones)."""
+    ``abuffer`` sources (in ``inputs`` order) and returns the node to read from. Inputs are
+    pushed side by side, a chunk of each in turn, and all ended together at the end: filters
+    that read inputs in step (``sidechaincompress``, ``amix``) see no early end, and those
+    that read one input to its end first (``acrossfade``, ``concat``) queue the others."""
     rate = inputs[0].rate
     graph = av.filter.Graph()
     sources = [
@@ -77,17 +78,23 @@ def filter_audio(
         )
         for _ in inputs
     ]
+    fmt = graph.add("aformat", sample_fmts="fltp", channel_layouts="stereo")  # planar out
+    build(graph, sources).link_to(fmt)
     sink = graph.add("abuffersink")
-    build(graph, sources).link_to(sink)
+    fmt.link_to(sink)
     graph.configure()
     out: list[np.ndarray] = []
-    for src, track in zip(sources, inputs, strict=True):
-        for frame in _frames(track):
-            src.push(frame)
-            out += _drain(sink)
+    frames = [_frames(track) for track in inputs]
+    for step in range(max(len(f) for f in frames)):
+        for src, fs in zip(sources, frames, strict=True):
+            if step < len(fs):
+                src.push(fs[step])
+                out += _drain(sink)
+    for src in sources:
         src.push(None)
         out += _drain(sink)
-    return AudioTrack(np.concatenate(out, axis=1) if out else np.zeros((2, 0), np.float32), rate)
+    data = np.concatenate(out, axis=1) if out else np.zeros((2, 0), np.float32)
+    return AudioTrack(data, rate)
 
 
 def _drain(sink: Node) -> list[np.ndarray]:

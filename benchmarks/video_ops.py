@@ -212,23 +212,24 @@ def timeline_cli_args(media: Path) -> list[str]:
         args += ["-ss", str(TL_IN), "-t", str(TL_LEN), "-i", str(media / f"tl{k}.mp4")]
     args += ["-i", str(media / "bed.m4a")]
     graph = [f"[{k}:v]setpts=PTS-STARTPTS,settb=1/30[v{k}]" for k in range(TL_CLIPS)]
-    graph += [f"[{k}:a]asetpts=PTS-STARTPTS[a{k}]" for k in range(TL_CLIPS)]
+    stereo = "aformat=sample_fmts=fltp:channel_layouts=stereo"
+    graph += [f"[{k}:a]asetpts=PTS-STARTPTS,{stereo}[a{k}]" for k in range(TL_CLIPS)]
     v, a = "v0", "a0"
     for k in range(1, TL_CLIPS):
-        offset = k * (TL_LEN - TL_FADE)
+        offset = round(k * (TL_LEN - TL_FADE), 6)
         graph.append(f"[{v}][v{k}]xfade=transition=fade:duration={TL_FADE}:offset={offset}[x{k}]")
         graph.append(f"[{a}][a{k}]acrossfade=d={TL_FADE}:c1=tri:c2=tri[y{k}]")
         v, a = f"x{k}", f"y{k}"
     d = mix.duck
     graph += [
         f"[{a}]asplit=2[voice][key]",
-        f"[{TL_CLIPS}:a]atrim=0:{total},volume={mix.music_gain_db}dB,"
+        f"[{TL_CLIPS}:a]{stereo},atrim=0:{total},volume={mix.music_gain_db}dB,"
         f"afade=t=in:d={mix.fade_in_s},afade=t=out:st={total - mix.fade_out_s}:d={mix.fade_out_s}"
         "[bed]",
         f"[bed][key]sidechaincompress=threshold={10 ** (d.threshold_db / 20):.6f}:ratio={d.ratio}"
         f":attack={d.attack_ms}:release={d.release_ms}[ducked]",
         "[voice][ducked]amix=inputs=2:normalize=0:duration=first,"
-        f"loudnorm=I={mix.target_lufs}:TP={mix.peak_db},aresample=48000[mix]",
+        f"loudnorm=I={mix.target_lufs}:TP={mix.peak_db},aresample=48000,{stereo}[mix]",
     ]
     maps = ["-map", f"[{v}]", "-map", "[mix]"]
     return [*args, "-filter_complex", ";".join(graph), *maps, *X264, "-c:a", "aac", "-b:a", "128k"]

@@ -97,6 +97,36 @@ class ThumbnailDefaults(ConfigModel):
     count: int = Field(ge=1)
 
 
+class TimelineDefaults(ConfigModel):
+    """``timeline``: clip count, default transition length, mixing rate and the transition
+    names callers may use, each mapped to an ``xfade`` transition (``cut`` needs none)."""
+
+    max_clips: int = Field(ge=1, le=100)
+    transition_s: float = Field(gt=0, le=5)
+    audio_rate: int = Field(ge=8_000, le=192_000)
+    transitions: dict[str, str]
+
+
+class DuckDefaults(ConfigModel):
+    """``sidechaincompress`` on the music, keyed by the voice."""
+
+    threshold_db: float = Field(ge=-60, le=0)
+    ratio: float = Field(ge=1, le=20)
+    attack_ms: float = Field(ge=0.01, le=2000)
+    release_ms: float = Field(ge=0.01, le=9000)
+
+
+class MixDefaults(ConfigModel):
+    """``audio_mix`` (and a timeline's music bed): gains, fades, ducking, loudness target."""
+
+    target_lufs: float = Field(ge=-70, le=0)
+    peak_db: float = Field(ge=-20, le=0)
+    music_gain_db: float = Field(ge=-60, le=20)
+    fade_in_s: float = Field(ge=0)
+    fade_out_s: float = Field(ge=0)
+    duck: DuckDefaults
+
+
 class VideoConfig(ConfigModel):
     """All of ``configs/video.yaml``."""
 
@@ -113,6 +143,8 @@ class VideoConfig(ConfigModel):
     scene_detect: SceneDefaults
     hook: HookDefaults
     thumbnail: ThumbnailDefaults
+    timeline: TimelineDefaults
+    mixing: MixDefaults
 
     @classmethod
     def load(cls, path: Path | None = None) -> VideoConfig:

@@ -362,6 +362,22 @@ def filter_image(
     return out[0].to_ndarray()
 
 
+def frames_from(
+    src: Source, path: str | Path, first: int, fps: float, *, gpu: GpuCodecs | None
+) -> tuple[Source, Iterator[Any]]:
+    """Decoded ``(index, frame)`` items of ``src`` from the key frame at or before ``first``
+    (from the start when the seek fails or overshoots); the source to close afterwards."""
+    if src.seek_frame(first, fps) >= 0:
+        return src, src.packets(0, fps)
+    items = src.packets(-1, fps)
+    head = next(items, None)
+    if head is None or (isinstance(head, tuple) and head[0] > first):  # overshot: rewind
+        src.close()
+        src = Source(path, gpu=gpu, report=CodecReport())
+        return src, src.packets(0, fps)
+    return src, _chain(head, items)
+
+
 def transform(
     path: str | Path,
     out: Path,
@@ -403,22 +419,15 @@ def transform(
         if isinstance(audio, AudioTrack):
             sink.encode_audio(audio, audio_bitrate)
         first, last = frames or (0, 1 << 62)
-        if first > 0 and not copy_audio and src.seek_frame(first, fps) < 0:
-            items = src.packets(-1, fps)
-            head = next(items, None)
-            if head is None or (isinstance(head, tuple) and head[0] > first):  # overshot: rewind
-                src.close()
-                src = Source(path, gpu=gpu, report=CodecReport())
-                items = src.packets(0, fps)
-            elif head is not None:
-                items = _chain(head, items)
+        if first > 0 and not copy_audio:
+            src, items = frames_from(src, path, first, fps, gpu=gpu)
         else:
             items = src.packets(0, fps, with_audio=copy_audio)
         layout = _Layout(first, last, copy_audio, sink.rate, filters, overlays, repeats)
         # decoding and filtering run on a second thread, encoding and muxing on this one:
         # PyAV releases the GIL inside FFmpeg, so the two overlap (with one thread, about 1.5
         # of 2 cores were busy)
-        for kind, obj, count in _threaded(_produce(items, layout, vc.encoding.pixel_format)):
+        for kind, obj, count in run_ahead(_produce(items, layout, vc.encoding.pixel_format)):
             if kind == "a":
                 sink.mux_audio(obj)
             else:
@@ -490,7 +499,7 @@ def _times(frame: av.VideoFrame, repeats: np.ndarray | None, top: int) -> int:
 _DONE = object()
 
 
-def _threaded(gen: Iterator[Any], depth: int = 8) -> Iterator[Any]:
+def run_ahead(gen: Iterator[Any], depth: int = 8) -> Iterator[Any]:
     """Run ``gen`` on a worker thread, ``depth`` items ahead; its errors re-raise here."""
     q: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()

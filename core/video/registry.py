@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from core.video.config import VideoConfig, get_video_config
 from core.video.errors import VideoError
 from core.video.ops import (
+    audio_mix,
     caption,
     color_grade,
     creative_features,
@@ -22,6 +23,7 @@ from core.video.ops import (
     smart_crop,
     speed,
     thumbnail,
+    timeline,
     transcode,
     trim,
 )
@@ -73,6 +75,8 @@ OPERATIONS: dict[str, Operation] = {
             False,
         ),
         Operation("transcode", transcode.TranscodeConfig, transcode.run, True),
+        Operation("timeline", timeline.TimelineConfig, timeline.run, True),
+        Operation("audio_mix", audio_mix.AudioMixConfig, audio_mix.run, True),
     )
 }
 

@@ -48,9 +48,13 @@ class OperationResult(BaseModel):
 def validate_operation(
     op_type: str, video_path: str, config: dict[str, Any] | None, roots: MediaRoots
 ) -> tuple[OpConfig, Path]:
-    """Static checks (type, config, path confinement); raises a :class:`VideoError`."""
+    """Static checks (type, config, path confinement of ``video_path`` and of the files the
+    config names); raises a :class:`VideoError`."""
     cfg = parse_config(op_type, config)
-    return cfg, resolve_inside(roots.media_root, video_path)
+    path = resolve_inside(roots.media_root, video_path)
+    for field, other in cfg.media_paths():
+        resolve_inside(roots.media_root, other, field=field)
+    return cfg, path
 
 
 def run_operation(

@@ -22,6 +22,11 @@ class OpConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    def media_paths(self) -> list[tuple[str, str]]:
+        """``(field, path)`` of every other file the config names, each confined to the
+        media root before the operation is queued."""
+        return []
+
 
 @dataclass
 class OpContext:

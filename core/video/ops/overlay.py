@@ -35,6 +35,9 @@ class OverlayConfig(OpConfig):
             raise ValueError("give exactly one of image_path or text")
         return self
 
+    def media_paths(self) -> list[tuple[str, str]]:
+        return [("image_path", self.image_path)] if self.image_path else []
+
 
 def load_mark(ctx: OpContext, cfg: OverlayConfig, width: int) -> np.ndarray:
     """The RGBA mark, ``width`` pixels wide."""

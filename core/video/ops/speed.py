@@ -43,8 +43,12 @@ def retime_audio(track: AudioTrack, factor: float, duration_s: float) -> AudioTr
         nxt = graph.add("atempo", f"{f:.6f}")
         node.link_to(nxt)
         node = nxt
+    # planar out: left to itself, atempo hands packed samples to the sink (one interleaved
+    # row read as mono: an octave down, at twice the length)
+    fmt = graph.add("aformat", sample_fmts="fltp", channel_layouts=layout)
+    node.link_to(fmt)
     sink = graph.add("abuffersink")
-    node.link_to(sink)
+    fmt.link_to(sink)
     graph.configure()
     step, out = 4096, []
     for i in range(0, samples.shape[1], step):

@@ -37,6 +37,8 @@ def test_every_spec_operation_is_registered():
         "hook_analysis",
         "creative_features",
         "transcode",
+        "timeline",
+        "audio_mix",
     }
 
 
@@ -203,6 +205,18 @@ def test_speed_changes_duration_and_motion(run, factor, frames):
     out = read_all(r.output_path)
     # the square crosses the whole frame either way
     assert white_centre_x(out[-1]) - white_centre_x(out[0]) > 100
+
+
+@pytest.mark.parametrize("factor", [0.5, 2.0])
+def test_speed_keeps_the_pitch_and_both_channels(factor):
+    from core.video.ops.speed import retime_audio
+    from core.video.synth import tone
+
+    out = retime_audio(tone(2.0, freq=880.0), factor, 2.0 / factor)
+    assert out.samples.shape == (2, int(96_000 / factor))
+    spectrum = np.abs(np.fft.rfft(out.samples[0]))
+    peak = np.fft.rfftfreq(out.samples.shape[1], 1 / 48_000)[np.argmax(spectrum)]
+    assert abs(peak - 880.0) < 2  # atempo's packed output once read as mono: 440 Hz
 
 
 def test_overlay_places_logo_in_the_corner(run):

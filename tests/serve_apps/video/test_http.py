@@ -129,6 +129,8 @@ def test_unknown_operation_type(client, media_root):
         ("trim", {"start_s": 2, "end_s": 1}, "end_s"),
         ("color_grade", {"preset": "nope"}, "preset"),
         ("resize", {"bogus": 1}, "bogus"),
+        ("timeline", {"clips": [{"in": 2, "out": 1}]}, "out"),
+        ("timeline", {"clips": [{}, {"transition": "spin"}]}, "spin"),
     ],
 )
 def test_bad_config_is_422(client, media_root, op, config, field):
@@ -185,4 +187,21 @@ def test_large_batch_answers_202_and_progress(client, media_root):
 
 def test_list_operations(client):
     body = client.get("/api/pro/operations").json()
-    assert len(body["operations"]) == 13 and set(body["gpu_capable"]) <= set(body["operations"])
+    assert len(body["operations"]) == 15 and set(body["gpu_capable"]) <= set(body["operations"])
+
+
+def test_timeline(client, media_root):
+    config = {
+        "clips": [{"out": 0.75}, {"path": "cuts.mp4", "transition": "crossfade"}],
+        "output": {"preset": "1:1", "height": 64},
+    }
+    resp = client.post("/api/pro/timeline", json={"video_path": "clip.mp4", "config": config})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["status"] == "success" and body["operation"] == "timeline"
+    info = probe(body["output_path"])
+    assert info.frame_count == body["data"]["frames"] == 15 + 20 - 10  # 20 fps, 0.5 s overlap
+    assert (info.width, info.height, info.has_audio) == (64, 64, True)
+    outside = {"clips": [{}, {"path": "../secret.mp4"}]}
+    bad = client.post("/api/pro/timeline", json={"video_path": "clip.mp4", "config": outside})
+    assert bad.status_code == 400 and "clips.1.path" in error_body(bad)["details"][0]["error"]

@@ -16,7 +16,9 @@ from core.video.ops import (
     creative_features,
     hook_analysis,
     loudness_normalize,
+    motion_graphics,
     overlay,
+    preview,
     resize,
     scene_detect,
     smart_crop,
@@ -73,6 +75,10 @@ OPERATIONS: dict[str, Operation] = {
             False,
         ),
         Operation("transcode", transcode.TranscodeConfig, transcode.run, True),
+        Operation(
+            "motion_graphics", motion_graphics.MotionGraphicsConfig, motion_graphics.run, True
+        ),
+        Operation("preview", preview.PreviewConfig, preview.run, True),
     )
 }
 

@@ -37,6 +37,8 @@ def test_every_spec_operation_is_registered():
         "hook_analysis",
         "creative_features",
         "transcode",
+        "motion_graphics",
+        "preview",
     }
 
 

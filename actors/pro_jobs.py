@@ -24,6 +24,7 @@ def job_context(settings: Settings, tenant_id: str, job_id: str) -> RunContext:
         roots=roots,
         output_dir=Path(roots.output_root) / safe_component(tenant_id) / job_id,
         feature_dim=settings.memory.video_dim,
+        tenant=tenant_id,
     )
 
 

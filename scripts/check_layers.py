@@ -38,14 +38,18 @@ def violations(root: Path) -> list[str]:
         for path in sorted((root / package).rglob("*.py")):
             rel = path.relative_to(root).as_posix()
             banned = [
-                lib for prefix, libs in FORBIDDEN.items() if rel.startswith(prefix + "/")
+                lib
+                for prefix, libs in FORBIDDEN.items()
+                if rel.startswith(prefix + "/")
                 for lib in libs
             ]
             for line, module in imported(ast.parse(path.read_text(), rel)):
                 top = module.split(".")[0]
                 if top in LAYERS and LAYERS[top] > rank:
-                    found.append(f"{rel}:{line}: {package} (layer {rank}) imports {module} "
-                                 f"(layer {LAYERS[top]}): imports only point down")
+                    found.append(
+                        f"{rel}:{line}: {package} (layer {rank}) imports {module} "
+                        f"(layer {LAYERS[top]}): imports only point down"
+                    )
                 if top in banned:
                     found.append(f"{rel}:{line}: {rel.rsplit('/', 1)[0]} must not import {top}")
     return found

@@ -568,11 +568,36 @@ class SimulatorMarket(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Asset(TenantMixin, Base):
+    """A file of the tenant's asset library (logo, font, music, clip, image); the file is at
+    ``path`` (relative to the media root); identical content is stored once per tenant."""
+
+    __tablename__ = "assets"
+    asset_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    tags: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    filename: Mapped[str] = mapped_column(String(255))
+    path: Mapped[str] = mapped_column(String(1024))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    mime: Mapped[str] = mapped_column(String(100))
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "sha256"),
+        Index("ix_assets_tenant_created", "tenant_id", "created_at", "asset_id"),
+    )
+
+
 __all__ = [
     "Ad",
     "AdChangeAudit",
     "AllocationDecision",
     "ApiKey",
+    "Asset",
     "Base",
     "Creative",
     "Experiment",

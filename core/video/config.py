@@ -127,6 +127,37 @@ class MixDefaults(ConfigModel):
     duck: DuckDefaults
 
 
+class MotionGraphicsDefaults(ConfigModel):
+    """Bounds of ``motion_graphics`` requests."""
+
+    max_layers: int = Field(ge=1, le=64)
+    max_keyframes: int = Field(ge=2, le=1000)  # per layer
+    font_scale: float = Field(gt=0, le=0.5)  # text height as a share of the frame height
+
+
+class PreviewDefaults(ConfigModel):
+    """``preview``: the low-resolution proxy and the animated GIF / WebP."""
+
+    proxy_height: int = Field(ge=64, le=2160)
+    proxy_crf: int = Field(ge=0, le=51)
+    proxy_preset: str
+    width: int = Field(ge=16)  # animated previews
+    max_width: int = Field(ge=16)
+    fps: float = Field(gt=0)
+    max_fps: float = Field(gt=0)
+    duration_s: float = Field(gt=0)
+    max_duration_s: float = Field(gt=0)
+    gif_colors: int = Field(ge=2, le=256)
+    webp_quality: int = Field(ge=0, le=100)
+
+
+class AssetLimits(ConfigModel):
+    """The asset library: per-kind upload limits and the request body limit of the upload."""
+
+    max_upload_bytes: int = Field(ge=1024)
+    max_bytes: dict[Literal["logo", "font", "music", "clip", "image"], int]
+
+
 class VideoConfig(ConfigModel):
     """All of ``configs/video.yaml``."""
 
@@ -145,6 +176,9 @@ class VideoConfig(ConfigModel):
     thumbnail: ThumbnailDefaults
     timeline: TimelineDefaults
     mixing: MixDefaults
+    motion_graphics: MotionGraphicsDefaults
+    previews: PreviewDefaults
+    assets: AssetLimits
 
     @classmethod
     def load(cls, path: Path | None = None) -> VideoConfig:

@@ -17,7 +17,9 @@ from core.video.ops import (
     creative_features,
     hook_analysis,
     loudness_normalize,
+    motion_graphics,
     overlay,
+    preview,
     resize,
     scene_detect,
     smart_crop,
@@ -77,6 +79,10 @@ OPERATIONS: dict[str, Operation] = {
         Operation("transcode", transcode.TranscodeConfig, transcode.run, True),
         Operation("timeline", timeline.TimelineConfig, timeline.run, True),
         Operation("audio_mix", audio_mix.AudioMixConfig, audio_mix.run, True),
+        Operation(
+            "motion_graphics", motion_graphics.MotionGraphicsConfig, motion_graphics.run, True
+        ),
+        Operation("preview", preview.PreviewConfig, preview.run, True),
     )
 }
 

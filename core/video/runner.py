@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from core.video.assets import check_not_foreign, parse_ref
 from core.video.config import VideoConfig, get_video_config
 from core.video.errors import VideoError
 from core.video.io import codec_threads, probe, use_gpu
@@ -46,14 +47,22 @@ class OperationResult(BaseModel):
 
 
 def validate_operation(
-    op_type: str, video_path: str, config: dict[str, Any] | None, roots: MediaRoots
+    op_type: str,
+    video_path: str,
+    config: dict[str, Any] | None,
+    roots: MediaRoots,
+    tenant: str = "default",
 ) -> tuple[OpConfig, Path]:
     """Static checks (type, config, path confinement of ``video_path`` and of the files the
-    config names); raises a :class:`VideoError`."""
+    config names, no other tenant's assets); raises a :class:`VideoError`."""
     cfg = parse_config(op_type, config)
     path = resolve_inside(roots.media_root, video_path)
+    check_not_foreign(roots.media_root, path, tenant, field="video_path")
     for field, other in cfg.media_paths():
-        resolve_inside(roots.media_root, other, field=field)
+        if parse_ref(other) is not None:  # an asset id: resolved in the caller's library
+            continue
+        other_path = resolve_inside(roots.media_root, other, field=field)
+        check_not_foreign(roots.media_root, other_path, tenant, field=field)
     return cfg, path
 
 
@@ -67,19 +76,20 @@ def run_operation(
     feature_dim: int = 16,
     video_config: VideoConfig | None = None,
     gpu: bool = False,
+    tenant: str = "default",
 ) -> OperationResult:
     """Run ``op_type`` on ``video_path`` (relative to the media root, or absolute inside it).
 
     Outputs go to ``output_dir`` (default: a fresh folder under the output root). ``gpu``:
     this process holds an NVIDIA GPU, so H.264 is decoded and encoded there when the codecs
-    open (``gpu_codecs`` in the YAML). Every problem becomes a ``failed`` result with a clear
-    message.
+    open (``gpu_codecs`` in the YAML). ``tenant``: whose assets the config may reference.
+    Every problem becomes a ``failed`` result with a clear message.
     """
     vc = video_config or get_video_config()
     op_type = canonical_type(op_type)
     t0 = time.perf_counter()
     try:
-        cfg, path = validate_operation(op_type, video_path, config, roots)
+        cfg, path = validate_operation(op_type, video_path, config, roots, tenant)
         info = probe(path, vc.limits)
         out_dir = output_dir or new_output_dir(roots.output_root, op_type)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -89,6 +99,7 @@ def run_operation(
             video_config=vc,
             media_root=roots.media_root,
             feature_dim=feature_dim,
+            tenant=tenant,
         )
         token = codec_threads.set(vc.encoding.decode_threads)
         gpu_token = use_gpu.set(gpu)

@@ -7,6 +7,7 @@ import importlib
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from core.video.config import get_video_config
 from serve_apps.gateway.auth import install_auth
 from serve_apps.gateway.errors import error_response, install_error_handlers
 from serve_apps.gateway.metrics import install_metrics
@@ -22,6 +23,7 @@ ROUTERS = (
     "serve_apps.gateway.routes.predict",
     "serve_apps.gateway.routes.experiments",
     "serve_apps.gateway.routes.jobs",
+    "serve_apps.gateway.routes.assets",  # before pro: /api/pro/assets is not an operation
     "serve_apps.gateway.routes.pro",
     "serve_apps.gateway.routes.training",
     "serve_apps.gateway.routes.learning",
@@ -29,19 +31,24 @@ ROUTERS = (
 
 
 class BodySizeLimit:
-    """Refuse request bodies over ``max_bytes`` with 413 (by header and while streaming)."""
+    """Refuse request bodies over ``max_bytes`` with 413 (by header and while streaming);
+    ``per_path`` gives single paths (uploads) a limit of their own."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope.get("path", "").rstrip("/"), self.max_bytes)
         for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._too_large(scope, receive, send)
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._too_large(scope, receive, send, limit)
                 return
         seen = 0
 
@@ -50,17 +57,17 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     raise _TooLarge
             return message
 
         try:
             await self.app(scope, limited_receive, send)
         except _TooLarge:
-            await self._too_large(scope, receive, send)
+            await self._too_large(scope, receive, send, limit)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(413, f"request body over {self.max_bytes} bytes")
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = error_response(413, f"request body over {limit} bytes")
         await response(scope, receive, send)
 
 
@@ -79,7 +86,10 @@ def build_app(services: Services, routers: tuple[str, ...] = ROUTERS) -> FastAPI
     install_error_handlers(app)
     for module_name in routers:
         app.include_router(importlib.import_module(module_name).router)
-    app.add_middleware(BodySizeLimit, max_bytes=services.settings.api.max_body_bytes)
+    uploads = {"/api/pro/assets": get_video_config().assets.max_upload_bytes}
+    app.add_middleware(
+        BodySizeLimit, max_bytes=services.settings.api.max_body_bytes, per_path=uploads
+    )
     # Added last = runs first: metrics see every request; keys are checked before bodies.
     install_auth(
         app,

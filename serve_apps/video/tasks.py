@@ -23,6 +23,7 @@ class RunContext:
     roots: MediaRoots
     output_dir: Path
     feature_dim: int = 16
+    tenant: str = "default"  # whose assets the operations' configs may reference
 
     def op_output_dir(self, index: int, op_type: str) -> Path:
         return self.output_dir / f"{index:03d}_{op_type}"
@@ -51,6 +52,7 @@ def _operation_task(
         feature_dim=ctx.feature_dim,
         video_config=vc,
         gpu=bool(ray.get_gpu_ids()),  # NVDEC/NVENC where this task holds a GPU
+        tenant=ctx.tenant,
     )
     result.node_id = ray.get_runtime_context().get_node_id()
     return result.model_dump(mode="json")

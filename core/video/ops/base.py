@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from core.video.config import VideoConfig
 from core.video.io import AudioTrack, FrameReader, VideoInfo, VideoWriter, read_audio
@@ -28,6 +28,16 @@ class OpConfig(BaseModel):
         return []
 
 
+class AssetRef(OpConfig):
+    """A file of the caller's asset library, by id (``"asset:<id>"`` works as well)."""
+
+    asset_id: str = Field(..., pattern=r"^[0-9a-f]{32}$")
+
+
+# a media-root path, "asset:<id>" or {"asset_id": "<id>"}
+MediaRef = str | AssetRef
+
+
 @dataclass
 class OpContext:
     """Inputs of one operation run."""
@@ -37,6 +47,20 @@ class OpContext:
     video_config: VideoConfig
     media_root: Path
     feature_dim: int = 16
+    tenant: str = "default"  # whose assets ``asset:<id>`` references resolve to
+
+    def media(
+        self,
+        value: MediaRef,
+        *,
+        field: str,
+        kinds: tuple[str, ...] | None = None,
+    ) -> Path:
+        """A config's file reference (a media path or an asset of this tenant), resolved."""
+        from core.video.assets import resolve_media
+
+        ref = value.model_dump() if isinstance(value, AssetRef) else value
+        return resolve_media(self.media_root, self.tenant, ref, field=field, kinds=kinds)
 
     @property
     def even_size(self) -> tuple[int, int]:

@@ -9,18 +9,18 @@ from PIL import Image, ImageDraw, ImageFont
 from pydantic import Field, model_validator
 
 from core.video.errors import VideoError
-from core.video.ops.base import OpConfig, OpContext, OpOutput, write_video
+from core.video.ops.base import MediaRef, OpConfig, OpContext, OpOutput, write_video
 from core.video.pipeline import Filter, Overlay, align_even, first_frame_at
-from core.video.safety import resolve_inside
 
 Position = Literal["top_left", "top_right", "bottom_left", "bottom_right", "center"]
 
 
 class OverlayConfig(OpConfig):
-    """``image_path`` (PNG/JPEG inside the media root) or ``text``; ``scale`` is the
-    mark's width as a share of the video width."""
+    """``image_path`` (PNG/JPEG inside the media root, or a logo/image asset: ``asset:<id>``
+    or ``{"asset_id": ...}``) or ``text``; ``scale`` is the mark's width as a share of the
+    video width."""
 
-    image_path: str | None = None
+    image_path: MediaRef | None = None
     text: str | None = Field(None, min_length=1, max_length=100)
     position: Position = "bottom_right"
     scale: float = Field(0.2, gt=0, le=1)
@@ -42,7 +42,7 @@ class OverlayConfig(OpConfig):
 def load_mark(ctx: OpContext, cfg: OverlayConfig, width: int) -> np.ndarray:
     """The RGBA mark, ``width`` pixels wide."""
     if cfg.image_path is not None:
-        path = resolve_inside(ctx.media_root, cfg.image_path, field="image_path")
+        path = ctx.media(cfg.image_path, field="image_path", kinds=("logo", "image"))
         try:
             img = Image.open(path).convert("RGBA")
         except (OSError, ValueError) as exc:

@@ -84,12 +84,13 @@ def _roots(settings: Settings) -> MediaRoots:
     return MediaRoots.from_settings(settings)
 
 
-def _validate(ops: list[OperationSpec], roots: MediaRoots) -> None:
-    """422 for unknown types or bad configs, 400 for paths outside the media root."""
+def _validate(ops: list[OperationSpec], roots: MediaRoots, tenant: str) -> None:
+    """422 for unknown types or bad configs, 400 for paths outside the media root (or in
+    another tenant's assets)."""
     invalid, outside = [], []
     for i, op in enumerate(ops):
         try:
-            validate_operation(op.type, op.video_path, op.config, roots)
+            validate_operation(op.type, op.video_path, op.config, roots, tenant)
         except UnknownOperationError as exc:
             invalid.append(
                 {"index": i, "type": op.type, "error": str(exc), "known": operation_types()}
@@ -112,6 +113,7 @@ def _context(services: Services, tenant: str, run_id: str) -> RunContext:
         roots=roots,
         output_dir=roots.output_root / safe_component(tenant) / run_id,
         feature_dim=services.settings.memory.video_dim,
+        tenant=tenant,
     )
 
 
@@ -139,7 +141,7 @@ async def batch(body: BatchIn, services: ServicesDep, tenant: TenantDep) -> Any:
             f"at most {vc.limits.max_batch_operations} operations per batch",
             {"operations": len(body.operations)},
         )
-    _validate(body.operations, _roots(services.settings))
+    _validate(body.operations, _roots(services.settings), tenant)
     background = body.mode == "async" or (
         body.mode == "auto" and len(body.operations) > vc.batch.async_threshold
     )
@@ -185,7 +187,7 @@ async def run_one(
     if op_type not in operation_types():
         raise ApiError(404, "unknown operation type", {"type": op_type, "known": operation_types()})
     spec = OperationSpec(type=op_type, video_path=body.video_path, config=body.config)
-    _validate([spec], _roots(services.settings))
+    _validate([spec], _roots(services.settings), tenant)
     ctx = _context(services, tenant, uuid.uuid4().hex)
     ref = submit(op_type, body.video_path, body.config, ctx)
     try:

@@ -39,6 +39,8 @@ def test_every_spec_operation_is_registered():
         "transcode",
         "timeline",
         "audio_mix",
+        "motion_graphics",
+        "preview",
     }
 
 

@@ -205,3 +205,21 @@ def test_timeline(client, media_root):
     outside = {"clips": [{}, {"path": "../secret.mp4"}]}
     bad = client.post("/api/pro/timeline", json={"video_path": "clip.mp4", "config": outside})
     assert bad.status_code == 400 and "clips.1.path" in error_body(bad)["details"][0]["error"]
+
+
+def test_operations_use_the_callers_assets_only(client, tenant_client, media_root):
+    from tests.support.media_files import png_bytes
+
+    files = {"file": ("logo.png", png_bytes((30, 16), (255, 255, 255, 255)), "image/png")}
+    up = client.post("/api/pro/assets", files=files, data={"kind": "logo"})
+    assert up.status_code in (200, 201), up.text
+    layer = {"type": "image", "image": up.json()["ref"], "keyframes": [{"t": 0, "x": 0, "y": 0}]}
+    body = {"video_path": "clip.mp4", "config": {"layers": [layer]}}
+    mine = client.post("/api/pro/motion_graphics", json=body)
+    assert mine.status_code == 200 and mine.json()["status"] == "success", mine.text
+    other = tenant_client().post("/api/pro/motion-graphics", json=body)
+    assert other.status_code == 200 and other.json()["status"] == "failed"
+    assert "not found" in other.json()["error"]
+    asset_file = f"assets/{'default'}/{up.json()['asset_id']}.png"
+    peek = tenant_client().post("/api/pro/trim", json={"video_path": asset_file})
+    assert peek.status_code == 400 and "another tenant" in peek.text

@@ -59,8 +59,8 @@ def validate_operation(
     path = resolve_inside(roots.media_root, video_path)
     check_not_foreign(roots.media_root, path, tenant, field="video_path")
     for field, other in cfg.media_paths():
-        if parse_ref(other) is not None:  # an asset id: resolved in the caller's library
-            continue
+        if not isinstance(other, str) or parse_ref(other) is not None:
+            continue  # an asset reference: resolved in the caller's own library
         other_path = resolve_inside(roots.media_root, other, field=field)
         check_not_foreign(roots.media_root, other_path, tenant, field=field)
     return cfg, path

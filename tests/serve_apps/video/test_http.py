@@ -187,7 +187,7 @@ def test_large_batch_answers_202_and_progress(client, media_root):
 
 def test_list_operations(client):
     body = client.get("/api/pro/operations").json()
-    assert len(body["operations"]) == 15 and set(body["gpu_capable"]) <= set(body["operations"])
+    assert len(body["operations"]) == 17 and set(body["gpu_capable"]) <= set(body["operations"])
 
 
 def test_timeline(client, media_root):

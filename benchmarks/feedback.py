@@ -5,8 +5,9 @@ psycopg under one uvicorn process, the same key check and body limit, one transa
 request (ad upsert + metrics insert; the winner trigger does the rest). The gateway is
 ``adcluster up``'s (Ray Serve behind HAProxy, two replicas, the sampler and the job consumer
 running). Same wrk load on both sides, in the same run: a new ad id every request, every
-row a winner (CTR 4% after 48 h), 16 and 64 connections; PostgreSQL for both. Then the
-embedded default (SQLite) through the gateway at 16 connections: throughput and p99.
+row a winner (CTR 4% after 48 h), 16 and 64 connections, then rows that never win at 16
+(the write path alone); PostgreSQL for both. Then the embedded default (SQLite) through the
+gateway at 16 connections: throughput and p99.
 
 Nothing acknowledged may be lost: after each gateway side the script counts the stored rows
 against wrk's 2xx answers and waits until every queued winner is indexed.
@@ -14,7 +15,8 @@ against wrk's 2xx answers and waits until every queued winner is indexed.
     .venv/bin/python benchmarks/feedback.py [--duration 10] [--rounds 3] [--connections 16,64]
 
 Writes ``benchmarks/results/feedback.json``: ``ratio`` (gateway/peer requests per second at
-the first connection count), ``sqlite_p99_ms``, ``ratio_c64`` and every side's figures.
+the first connection count, every row a winner), ``ratio_c64``, ``ratio_no_winners``,
+``sqlite_p99_ms`` and every side's figures.
 Targets: ratio >= 0.8, sqlite_p99_ms <= 250.
 """
 
@@ -38,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import text  # noqa: E402
 
 from benchmarks.common import write_result  # noqa: E402
-from benchmarks.gateway import find_wrk, free_port, run_wrk, wait_http  # noqa: E402
+from benchmarks.gateway import WRK_DONE, find_wrk, free_port, run_wrk, wait_http  # noqa: E402
 from core.db.engine import Database  # noqa: E402
 from core.db.keys import create_key  # noqa: E402
 from core.db.migrate import prepare  # noqa: E402
@@ -48,7 +50,8 @@ from tests.support import postgres  # noqa: E402
 PATH = "/api/ml/feedback"
 RATE_LIMIT = 1_000_000_000  # never 429 under load; the token bucket still runs
 
-WRK_SCRIPT = """\
+WRK_SCRIPT = (
+    """\
 local counter = 0
 local made = 0
 wrk.method = "POST"
@@ -63,21 +66,13 @@ function init(args)
 end
 request = function()
   counter = counter + 1
-  local body = '{{"ad_id":"' .. prefix .. counter .. '","impressions":2000,"clicks":80,' ..
-    '"spend":20.0,"revenue":90.0,"launched_at":"{launched}"}}'
+  local body = '{{"ad_id":"' .. prefix .. counter .. '","impressions":2000,"clicks":{clicks},' ..
+    '"spend":20.0,"revenue":{revenue},"launched_at":"{launched}"}}'
   return wrk.format(nil, "{path}", nil, body)
 end
-done = function(summary, latency, requests)
-  io.write(string.format(
-    "WRKJSON {{\\"requests\\":%d,\\"duration_us\\":%d,\\"connect\\":%d,\\"read\\":%d," ..
-    "\\"write\\":%d,\\"status\\":%d,\\"timeout\\":%d,\\"p50_us\\":%d,\\"p90_us\\":%d," ..
-    "\\"p99_us\\":%d,\\"max_us\\":%d,\\"mean_us\\":%.1f}}\\n",
-    summary.requests, summary.duration, summary.errors.connect, summary.errors.read,
-    summary.errors.write, summary.errors.status, summary.errors.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99),
-    latency.max, latency.mean))
-end
 """
+    + WRK_DONE
+)
 
 
 class Load:
@@ -87,12 +82,25 @@ class Load:
         self.wrk, self.key, self.workdir, self.args = wrk, key, workdir, args
         self.launched = (datetime.now(UTC) - timedelta(hours=48)).isoformat()
         self.acknowledged: dict[str, int] = {}
+        self.winner_tags: set[str] = set()
 
-    def run(self, base_url: str, connections: int, duration_s: float) -> dict[str, Any]:
+    def run(
+        self, base_url: str, connections: int, duration_s: float, winners: bool = True
+    ) -> dict[str, Any]:
+        """``winners``: CTR 4% and ROAS 4.5 (every row queues a job), else CTR 0.5% and
+        ROAS 1.0 (none does)."""
         tag = f"r{uuid.uuid4().hex[:8]}"
         script = self.workdir / f"{tag}.lua"
+        clicks, revenue = (80, 90.0) if winners else (10, 20.0)
         script.write_text(
-            WRK_SCRIPT.format(key=self.key, run=tag, launched=self.launched, path=PATH)
+            WRK_SCRIPT.format(
+                key=self.key,
+                run=tag,
+                launched=self.launched,
+                path=PATH,
+                clicks=clicks,
+                revenue=revenue,
+            )
         )
         result = run_wrk(
             self.wrk,
@@ -104,15 +112,18 @@ class Load:
         )
         script.unlink()
         self.acknowledged[tag] = result["requests"] - result["non_2xx"]
+        if winners:
+            self.winner_tags.add(tag)
         return result
 
-    def measure(self, base_url: str, connections: int) -> dict[str, Any]:
-        self.run(base_url, connections, self.args.warmup)
+    def measure(self, base_url: str, connections: int, winners: bool = True) -> dict[str, Any]:
+        self.run(base_url, connections, self.args.warmup, winners)
         rounds = []
         for _ in range(self.args.rounds):
-            r = self.run(base_url, connections, self.args.duration)
+            r = self.run(base_url, connections, self.args.duration, winners)
             print(
-                f"  c={connections:<3} {r['requests_per_s']:>8.1f} req/s  p50 {r['p50_ms']:.1f} ms"
+                f"  c={connections:<3}{'' if winners else ' (no winners)'}"
+                f" {r['requests_per_s']:>8.1f} req/s  p50 {r['p50_ms']:.1f} ms"
                 f"  p99 {r['p99_ms']:.1f} ms  non-2xx {r['non_2xx']}  errors {r['socket_errors']}",
                 flush=True,
             )
@@ -185,7 +196,7 @@ def check_no_loss(settings: Settings, load: Load, wait_s: float = 180.0) -> dict
                     ),
                     {"p": f"{tag}-%"},
                 ).scalar_one()
-                for tag in load.acknowledged
+                for tag in load.winner_tags
             )
     finally:
         db.dispose()
@@ -198,6 +209,14 @@ def check_no_loss(settings: Settings, load: Load, wait_s: float = 180.0) -> dict
         "winner_jobs_left": pending,
         "drain_s": round(time.monotonic() - started, 1),
     }
+
+
+def measure_all(load: Load, url: str, counts: list[int]) -> dict[str, Any]:
+    """Every row a winner at each connection count; then, at the first, rows that never
+    win (the write path alone: no job queued, nothing for the consumer to index)."""
+    result = {f"c{c}": load.measure(url, c) for c in counts}
+    result[f"c{counts[0]}_no_winners"] = load.measure(url, counts[0], winners=False)
+    return result
 
 
 def measure_peer(settings: Settings, load: Load, counts: list[int]) -> dict[str, Any]:
@@ -215,7 +234,7 @@ def measure_peer(settings: Settings, load: Load, counts: list[int]) -> dict[str,
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz")
         print("peer: FastAPI + psycopg under uvicorn", flush=True)
-        return {f"c{c}": load.measure(f"http://127.0.0.1:{port}", c) for c in counts}
+        return measure_all(load, f"http://127.0.0.1:{port}", counts)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -233,7 +252,7 @@ def measure_gateway(
     try:
         running = runtime.up(settings, "local", port=free_port())
         print(f"gateway ({label})", flush=True)
-        result = {f"c{c}": load.measure(running.url, c) for c in counts}
+        result = measure_all(load, running.url, counts)
         result["no_loss"] = check_no_loss(settings, load)
         print(f"  no-loss check: {result['no_loss']}", flush=True)
     finally:
@@ -270,20 +289,23 @@ def main(argv: list[str] | None = None) -> None:
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="adc-bench-fb-") as tmp:
         workdir = Path(tmp)
-        url, schema = postgres.new_schema(base)
-        try:
-            pg = Settings.load(
-                data_dir=str(workdir / "pg"),
-                database_url=url,
-                ray={"namespace": f"bench-fb-{os.getpid()}"},
-            )
-            load = Load(wrk, new_key(pg), workdir, args)
-            if "peer" in sides:
-                result["peer"] = measure_peer(pg, load, counts)
-            if "gateway" in sides:
-                result["gateway"] = measure_gateway(pg, load, counts, "PostgreSQL")
-        finally:
-            postgres.drop_schema(base, schema)
+        for side in ("peer", "gateway"):  # each on a fresh schema: no backlog from the other
+            if side not in sides:
+                continue
+            url, schema = postgres.new_schema(base)
+            try:
+                pg = Settings.load(
+                    data_dir=str(workdir / side),
+                    database_url=url,
+                    ray={"namespace": f"bench-fb-{os.getpid()}"},
+                )
+                load = Load(wrk, new_key(pg), workdir, args)
+                if side == "peer":
+                    result["peer"] = measure_peer(pg, load, counts)
+                else:
+                    result["gateway"] = measure_gateway(pg, load, counts, "PostgreSQL")
+            finally:
+                postgres.drop_schema(base, schema)
         if "sqlite" in sides:
             lite = Settings.load(
                 data_dir=str(workdir / "lite"),
@@ -305,6 +327,10 @@ def main(argv: list[str] | None = None) -> None:
                 / result["peer"][f"c{c}"]["requests_per_s"],
                 3,
             )
+        nw = f"{c0}_no_winners"
+        out["ratio_no_winners"] = round(
+            result["gateway"][nw]["requests_per_s"] / result["peer"][nw]["requests_per_s"], 3
+        )
     if "sqlite" in result:
         out["sqlite_p99_ms"] = result["sqlite"][c0]["p99_ms"]
         out["sqlite_requests_per_s"] = result["sqlite"][c0]["requests_per_s"]
@@ -316,7 +342,7 @@ def main(argv: list[str] | None = None) -> None:
             "rounds": args.rounds,
             "summary": (
                 "medians over rounds; a new ad id every request; peer first (no Ray running),"
-                " then the gateway on PostgreSQL, then on SQLite"
+                " then the gateway on PostgreSQL, each on a fresh schema, then on SQLite"
             ),
             **result,
         }

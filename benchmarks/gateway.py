@@ -61,11 +61,7 @@ BODY = {
 # High enough never to answer 429 under load, yet the token bucket still runs.
 BENCH_RATE_LIMIT = 1_000_000_000
 
-WRK_SCRIPT = """\
-wrk.method = "POST"
-wrk.body = [[{body}]]
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer {key}"
+WRK_DONE = """\
 done = function(summary, latency, requests)
   io.write(string.format(
     "WRKJSON {{\\"requests\\":%d,\\"duration_us\\":%d,\\"connect\\":%d,\\"read\\":%d," ..
@@ -76,7 +72,17 @@ done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(90), latency:percentile(99),
     latency.max, latency.mean))
 end
+"""  # one JSON line with the figures (str.format-escaped)
+
+WRK_SCRIPT = (
+    """\
+wrk.method = "POST"
+wrk.body = [[{body}]]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {key}"
 """
+    + WRK_DONE
+)
 
 
 def free_port() -> int:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,14 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import text  # noqa: E402
 
 from benchmarks.common import write_result  # noqa: E402
-from benchmarks.gateway import WRK_DONE, find_wrk, free_port, run_wrk, wait_http  # noqa: E402
+from benchmarks.gateway import (  # noqa: E402
+    WRK_DONE,
+    find_wrk,
+    free_port,
+    run_wrk,
+    summarise,
+    wait_http,
+)
 from core.db.engine import Database  # noqa: E402
 from core.db.keys import create_key  # noqa: E402
 from core.db.migrate import prepare  # noqa: E402
@@ -129,18 +135,6 @@ class Load:
             )
             rounds.append(r)
         return summarise(rounds)
-
-
-def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    """Medians over rounds (not the best round), with every round's figures."""
-    return {
-        "requests_per_s": statistics.median(r["requests_per_s"] for r in rounds),
-        "p50_ms": statistics.median(r["p50_ms"] for r in rounds),
-        "p99_ms": statistics.median(r["p99_ms"] for r in rounds),
-        "non_2xx": sum(r["non_2xx"] for r in rounds),
-        "socket_errors": sum(r["socket_errors"] for r in rounds),
-        "rounds": rounds,
-    }
 
 
 def new_key(settings: Settings) -> str:

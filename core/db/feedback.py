@@ -49,6 +49,43 @@ class FeedbackResult:
 Connectable = Session | Connection
 
 
+def rates(r: FeedbackRow) -> tuple[float, float]:
+    """The row's (CTR, ROAS): as given, else derived from its counts and money."""
+    ctr = r.actual_ctr if r.actual_ctr is not None else derive_ctr(r.impressions, r.clicks)
+    roas = r.actual_roas if r.actual_roas is not None else derive_roas(r.spend, r.revenue)
+    return ctr, roas
+
+
+def judge(
+    r: FeedbackRow,
+    *,
+    ctr: float,
+    roas: float,
+    observed_at: datetime,
+    launched_at: datetime,
+    metrics_id: int | None,
+    rule: WinnerRule,
+    job_id: int | None = None,
+) -> FeedbackResult:
+    """A stored row's answer: hours live from the ad's launch, the winner rule's verdict."""
+    hours = (observed_at - launched_at).total_seconds() / 3600.0
+    win = is_winner(hours_live=hours, impressions=r.impressions, ctr=ctr, roas=roas, rule=rule)
+    return FeedbackResult(
+        ad_id=r.ad_id,
+        metrics_id=metrics_id,
+        impressions=r.impressions,
+        clicks=r.clicks,
+        conversions=r.conversions,
+        ctr=ctr,
+        roas=roas,
+        hours_live=hours,
+        observed_at=observed_at,
+        winner=win,
+        reason=winner_reason(ctr, roas, rule) if win else None,
+        job_id=job_id if win else None,
+    )
+
+
 def _dialect(conn: Connectable) -> str:
     bind = conn.get_bind() if isinstance(conn, Session) else conn
     return bind.dialect.name
@@ -128,6 +165,7 @@ def record_feedback(
     launched = ensure_ads(conn, rows, tenant_id)
     values = []
     for r in rows:
+        ctr, roas = rates(r)
         values.append(
             {
                 "tenant_id": tenant_id,
@@ -138,12 +176,8 @@ def record_feedback(
                 "conversions": r.conversions,
                 "spend": r.spend,
                 "revenue": r.revenue,
-                "ctr": r.actual_ctr
-                if r.actual_ctr is not None
-                else derive_ctr(r.impressions, r.clicks),
-                "roas": r.actual_roas
-                if r.actual_roas is not None
-                else derive_roas(r.spend, r.revenue),
+                "ctr": ctr,
+                "roas": roas,
                 "observed_at": r.observed_at or now,
                 "created_at": now,
             }
@@ -160,25 +194,16 @@ def record_feedback(
     else:  # batches skip RETURNING (ids are not reported) and use COPY on PostgreSQL
         _insert_many(conn, in_order)
     results: list[FeedbackResult] = []
-    for v, metrics_id in zip(values, ids, strict=True):
-        hours = (v["observed_at"] - launched[v["ad_id"]]).total_seconds() / 3600.0
-        win = is_winner(
-            hours_live=hours, impressions=v["impressions"], ctr=v["ctr"], roas=v["roas"], rule=rule
-        )
+    for r, v, metrics_id in zip(rows, values, ids, strict=True):
         results.append(
-            FeedbackResult(
-                ad_id=v["ad_id"],
-                metrics_id=metrics_id,
-                impressions=v["impressions"],
-                clicks=v["clicks"],
-                conversions=v["conversions"],
+            judge(
+                r,
                 ctr=v["ctr"],
                 roas=v["roas"],
-                hours_live=hours,
                 observed_at=v["observed_at"],
-                winner=win,
-                reason=winner_reason(v["ctr"], v["roas"], rule) if win else None,
-                job_id=None,
+                launched_at=launched[r.ad_id],
+                metrics_id=metrics_id,
+                rule=rule,
             )
         )
     winners = {f"{tenant_id}:{r.ad_id}" for r in results if r.winner}

@@ -19,10 +19,10 @@ from datetime import datetime
 
 import psycopg
 
-from core.db.feedback import FeedbackResult, FeedbackRow
+from core.db.feedback import FeedbackResult, FeedbackRow, judge, rates
 from core.db.models import utcnow
 from core.db.triggers import JOB_TYPE
-from core.domain.winner import WinnerRule, derive_ctr, derive_roas, is_winner, winner_reason
+from core.domain.winner import WinnerRule
 
 UPSERT_ADS = """
 INSERT INTO ads (tenant_id, ad_id, platform, status, launched_at, created_at)
@@ -55,6 +55,7 @@ SELECT dedupe_key, id FROM pending_jobs
 
 def _params(items: list[tuple[str, FeedbackRow]], now: datetime) -> dict:
     rows = [r for _, r in items]
+    derived = [rates(r) for r in rows]
     return {
         "now": now,
         "tenants": [t for t, _ in items],
@@ -66,14 +67,8 @@ def _params(items: list[tuple[str, FeedbackRow]], now: datetime) -> dict:
         "convs": [r.conversions for r in rows],
         "spend": [r.spend for r in rows],
         "revenue": [r.revenue for r in rows],
-        "ctr": [
-            r.actual_ctr if r.actual_ctr is not None else derive_ctr(r.impressions, r.clicks)
-            for r in rows
-        ],
-        "roas": [
-            r.actual_roas if r.actual_roas is not None else derive_roas(r.spend, r.revenue)
-            for r in rows
-        ],
+        "ctr": [ctr for ctr, _ in derived],
+        "roas": [roas for _, roas in derived],
         "observed": [r.observed_at or now for r in rows],
         "keys": [f"{t}:{r.ad_id}" for t, r in items],
         "job_type": JOB_TYPE,
@@ -114,30 +109,19 @@ async def _write_sorted(
     launched = {(t, a): at for t, a, at in await launch_cur.fetchall()}
     ids = sorted(i for (i,) in await ids_cur.fetchall())
     jobs = dict(await jobs_cur.fetchall())
-    results = []
-    for k, (tenant, row) in enumerate(items):
-        ctr, roas, observed = p["ctr"][k], p["roas"][k], p["observed"][k]
-        hours = (observed - launched[(tenant, row.ad_id)]).total_seconds() / 3600.0
-        win = is_winner(
-            hours_live=hours, impressions=row.impressions, ctr=ctr, roas=roas, rule=rule
+    return [
+        judge(
+            row,
+            ctr=p["ctr"][k],
+            roas=p["roas"][k],
+            observed_at=p["observed"][k],
+            launched_at=launched[(tenant, row.ad_id)],
+            metrics_id=ids[k],
+            rule=rule,
+            job_id=jobs.get(p["keys"][k]),
         )
-        results.append(
-            FeedbackResult(
-                ad_id=row.ad_id,
-                metrics_id=ids[k],
-                impressions=row.impressions,
-                clicks=row.clicks,
-                conversions=row.conversions,
-                ctr=ctr,
-                roas=roas,
-                hours_live=hours,
-                observed_at=observed,
-                winner=win,
-                reason=winner_reason(ctr, roas, rule) if win else None,
-                job_id=jobs.get(p["keys"][k]) if win else None,
-            )
-        )
-    return results
+        for k, (tenant, row) in enumerate(items)
+    ]
 
 
 class AsyncConnectionPool:

@@ -82,21 +82,18 @@ def build_feedback_writer(services: Services) -> GroupCommitter[FeedbackItem, Fe
         async def write_pg(items: list[FeedbackItem]) -> list[FeedbackResult]:
             return await pool.run(write_feedback_group, items, rule)
 
-        return GroupCommitter(
-            write_pg,
-            max_items=api.feedback_group_rows,
-            writers=api.feedback_writers,
-            after=lambda items, results: _after(services, items, results),
-        )
+        write, writers = write_pg, api.feedback_writers
+    else:
 
-    def write(items: list[FeedbackItem]) -> list[FeedbackResult]:
-        with services.db.engine.begin() as conn:
-            return record_feedback_groups(conn, items, rule=rule)
+        def write_lite(items: list[FeedbackItem]) -> list[FeedbackResult]:
+            with services.db.engine.begin() as conn:
+                return record_feedback_groups(conn, items, rule=rule)
 
+        write, writers = write_lite, 1
     return GroupCommitter(
         write,
         max_items=api.feedback_group_rows,
-        writers=1,
+        writers=writers,
         after=lambda items, results: _after(services, items, results),
     )
 

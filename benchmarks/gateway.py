@@ -298,7 +298,7 @@ def set_prediction_log(settings: Settings, port: int, on: bool) -> None:
     for app in config.applications:
         for deployment in app.deployments:
             if deployment.name == "Gateway":
-                deployment.user_config = {"log_predictions": on}
+                deployment.user_config = {**(deployment.user_config or {}), "log_predictions": on}
     serve_start(http_options=config.http_options.model_dump()).deploy_apps(config, _blocking=True)
 
 

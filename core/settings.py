@@ -51,6 +51,11 @@ class ApiSettings(ConfigModel):
     feedback_notify_s: float = Field(
         ge=0, le=5, description="Sampler and job-consumer notifications coalesced this long."
     )
+    ctr_calls_in_flight: int = Field(
+        ge=1,
+        le=64,
+        description="CtrModel calls one gateway replica keeps in flight when it groups requests.",
+    )
 
 
 class PredictionLogSettings(ConfigModel):

@@ -93,7 +93,7 @@ class GroupCommitter(Generic[T, R]):
                 log.exception("group commit writer error")
                 for _, future in group:
                     if not future.done():
-                        future.set_exception(RuntimeError("feedback writer failed"))
+                        future.set_exception(RuntimeError("group writer failed"))
             finally:
                 for _ in group:
                     queue.task_done()

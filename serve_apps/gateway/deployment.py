@@ -7,7 +7,7 @@ import contextlib
 from typing import Any
 
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
@@ -18,6 +18,7 @@ from core.logs import configure_logging
 from core.settings import Settings
 from serve_apps.ctr.deployment import CtrModel
 from serve_apps.gateway.app import build_app
+from serve_apps.gateway.ctr_client import CtrClient
 from serve_apps.gateway.prediction_log import PredictionLogClient
 from serve_apps.gateway.services import ActorRef, Services
 
@@ -46,7 +47,11 @@ class Gateway:
         resolved = Settings.from_overrides(settings) if settings else Settings.load()
         self.services = make_services(resolved)
         if ctr_model is not None:  # the CtrModel deployment (POST /api/ml/predict/ctr)
-            self.services.extras["ctr_model"] = ctr_model
+            self.services.extras["ctr_model"] = CtrClient(
+                ctr_model,
+                group_requests=1,  # until reconfigure() applies the user_config
+                calls_in_flight=resolved.api.ctr_calls_in_flight,
+            )
         with contextlib.suppress(Exception):  # built outside a replica (tests)
             context = serve.get_replica_context()
             self.services.extras["replica"] = context.replica_id.unique_id
@@ -61,6 +66,9 @@ class Gateway:
         every ``serve deploy`` that changes it, with no restart."""
         config = GatewayUserConfig.model_validate(user_config)
         self.services.log_predictions = config.log_predictions
+        client = self.services.extras.get("ctr_model")
+        if client is not None:
+            client.group_requests = config.ctr_group_requests
 
     async def __del__(self) -> None:
         """On a graceful stop (Serve awaits it): send the predictions still buffered."""
@@ -74,6 +82,9 @@ class GatewayUserConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     log_predictions: bool  # write served predictions to prediction_log (SPEC §2)
+    # POST /api/ml/predict/ctr: requests sent to the CtrModel in one call, at most (1: a call
+    # per request); serve_apps/gateway/ctr_client.py
+    ctr_group_requests: int = Field(ge=1, le=1024)
 
 
 class GatewayArgs(BaseModel):

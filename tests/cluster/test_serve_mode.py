@@ -66,6 +66,7 @@ def test_serve_config_is_rays_own_format(tmp_path: Path) -> None:
     gateway, ctr = app.deployments
     assert gateway.name == "Gateway" and gateway.num_replicas >= 1
     assert gateway.logging_config.enable_access_log is False
+    assert set(gateway.user_config) == {"log_predictions", "ctr_group_requests"}
     assert ctr.name == "CtrModel" and set(ctr.user_config) == {
         "max_batch_size",
         "batch_wait_timeout_s",

@@ -3,6 +3,7 @@ load (zero failed requests, answers switch version), the prediction log; trainin
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -109,6 +110,44 @@ def test_promotion_and_rollback_under_continuous_load(
             t.join()
     assert failures == []
     assert seen[first] > 0 and seen[second] > 0
+
+
+def test_concurrent_requests_each_get_their_own_creatives_scores(
+    tenant_client, app_settings: Settings
+) -> None:
+    """The gateway groups concurrent requests into one CtrModel call and the model scores
+    them in one batch: every answer must still be its own creatives', in its order, as when
+    the request is sent alone."""
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    client = tenant_client(tenant)
+    version = register_ctr_model(app_settings, tenant, rounds=20)
+    _wait_version(client, version)
+    bodies = [
+        {
+            "creatives": [
+                {
+                    **CREATIVE,
+                    "ad_id": f"ad-{i}-{j}",
+                    "video_features": [((i * 7 + j) % 11) / 10, -0.5 + i / 40, 0.3],
+                    "template": ("ugc", "demo", "studio")[(i + j) % 3],
+                }
+                for j in range(1 + i % 3)
+            ]
+        }
+        for i in range(40)
+    ]
+    alone = [client.post("/api/ml/predict/ctr", json=b).json()["predictions"] for b in bodies]
+    assert len({p[0]["predicted_ctr"] for p in alone}) > 5  # the creatives score differently
+
+    async def together() -> list[httpx.Response]:
+        async with httpx.AsyncClient(
+            base_url=str(client.base_url), headers=client.headers, timeout=30
+        ) as c:
+            return await asyncio.gather(*(c.post("/api/ml/predict/ctr", json=b) for b in bodies))
+
+    answers = asyncio.run(together())
+    assert [r.status_code for r in answers] == [200] * len(bodies)
+    assert [r.json()["predictions"] for r in answers] == alone
 
 
 def test_served_predictions_are_logged(client: httpx.Client, app_settings: Settings) -> None:

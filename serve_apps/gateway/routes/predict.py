@@ -152,17 +152,18 @@ async def predict_roas_route(body: RoasIn, services: ServicesDep, tenant: Tenant
 
 @router.post("/ctr", response_model=CtrOut)
 async def predict_ctr(body: CtrIn, services: ServicesDep, tenant: TenantDep) -> CtrOut:
-    """CTR of each creative from the tenant's champion model (batched across requests by the
-    CtrModel deployment); the answer names the model version used. Each prediction is
-    written to ``prediction_log`` (kind ``ctr``) behind the response."""
+    """CTR of each creative from the tenant's champion model; the answer names the model
+    version used. Concurrent requests go to the CtrModel deployment together (one call per
+    group, ``CtrClient``) and are scored there in one model call (``@serve.batch``). Each
+    prediction is written to ``prediction_log`` (kind ``ctr``) behind the response."""
     limit = services.settings.api.max_batch_rows
     if len(body.creatives) > limit:
         raise ApiError(413, f"too many creatives: {len(body.creatives)}, limit {limit}")
-    handle = services.extras.get("ctr_model")
-    if handle is None:
+    client = services.extras.get("ctr_model")
+    if client is None:
         raise ApiError(503, "CTR model deployment unavailable")
     rows = [c.model_dump(exclude={"ad_id"}) for c in body.creatives]
-    result = await handle.predict.remote(tenant, rows)
+    result = await client.score(tenant, rows)
     if "error" in result:
         raise ApiError(
             503, "no CTR model trained yet", {"hint": "POST /api/ml/train/ctr, then retry"}

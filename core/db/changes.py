@@ -432,11 +432,17 @@ def account_budgets(session: Session, *, tenant_id: str, account_id: str) -> dic
     return {obj: int(v) for obj, v in rows if isinstance(v, int)}
 
 
-def counts(session: Session, tenant_id: str | None = None) -> dict[str, int]:
-    """Changes by status."""
+def counts(
+    session: Session, tenant_id: str | None = None, statuses: Collection[str] | None = None
+) -> dict[str, int]:
+    """Changes by status (of one tenant or all; only ``statuses`` when given, each present)."""
     stmt = select(PendingAdChange.status, func.count()).group_by(PendingAdChange.status)
     if tenant_id is not None:
         stmt = stmt.where(PendingAdChange.tenant_id == tenant_id)
+    if statuses is not None:
+        stmt = stmt.where(PendingAdChange.status.in_(list(statuses)))
+        found = dict(session.execute(stmt).all())
+        return {status: int(found.get(status, 0)) for status in statuses}
     return {status: n for status, n in session.execute(stmt).all()}
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from core.db.models import (
@@ -125,6 +125,42 @@ def list_arms(session: Session, *, tenant_id: str, experiment_id: str) -> list[E
             .order_by(ExperimentArm.ad_id)
         )
     )
+
+
+def arms_of(
+    session: Session, *, tenant_id: str, experiment_ids: Sequence[str]
+) -> dict[str, list[ExperimentArm]]:
+    """The arms of several experiments (one query a chunk), each list ordered by ``ad_id``."""
+    out: dict[str, list[ExperimentArm]] = {e: [] for e in experiment_ids}
+    for chunk in _chunks(list(experiment_ids)):
+        rows = session.scalars(
+            select(ExperimentArm)
+            .where(ExperimentArm.tenant_id == tenant_id, ExperimentArm.experiment_id.in_(chunk))
+            .order_by(ExperimentArm.experiment_id, ExperimentArm.ad_id)
+        )
+        for row in rows:
+            out[row.experiment_id].append(row)
+    return out
+
+
+def latest_events_of(
+    session: Session, *, tenant_id: str, experiment_ids: Sequence[str], kind: str
+) -> dict[str, ExperimentEvent]:
+    """The newest event of ``kind`` of each experiment that has one."""
+    out: dict[str, ExperimentEvent] = {}
+    for chunk in _chunks(list(experiment_ids)):
+        newest = (
+            select(func.max(ExperimentEvent.id))
+            .where(
+                ExperimentEvent.tenant_id == tenant_id,
+                ExperimentEvent.experiment_id.in_(chunk),
+                ExperimentEvent.kind == kind,
+            )
+            .group_by(ExperimentEvent.experiment_id)
+        )
+        for row in session.scalars(select(ExperimentEvent).where(ExperimentEvent.id.in_(newest))):
+            out[row.experiment_id] = row
+    return out
 
 
 def _spec(session: Session, exp: Experiment) -> ExperimentSpec:

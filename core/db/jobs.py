@@ -149,3 +149,21 @@ def counts(session: Session) -> dict[str, int]:
         select(PendingJob.status, func.count()).group_by(PendingJob.status)
     ).all()
     return {status: n for status, n in rows}
+
+
+OPEN_STATUSES = ("pending", "running", "failed")
+
+
+def open_counts(session: Session, *, tenant_id: str | None = None) -> dict[str, int]:
+    """The queue's depth: jobs not done (``pending``, ``running``, ``failed``), each status
+    present (0 when none), of one tenant or of all. Done rows, the bulk of the table, are
+    not counted, so the status index answers it."""
+    stmt = (
+        select(PendingJob.status, func.count())
+        .where(PendingJob.status.in_(OPEN_STATUSES))
+        .group_by(PendingJob.status)
+    )
+    if tenant_id is not None:
+        stmt = stmt.where(PendingJob.tenant_id == tenant_id)
+    found = dict(session.execute(stmt).all())
+    return {status: int(found.get(status, 0)) for status in OPEN_STATUSES}

@@ -76,6 +76,16 @@ def champion(session: Session, *, tenant_id: str, kind: str) -> ModelVersion | N
     )
 
 
+def champions(session: Session, *, tenant_id: str) -> list[ModelVersion]:
+    """The tenant's champion of every kind, by kind."""
+    stmt = (
+        select(ModelVersion)
+        .where(ModelVersion.tenant_id == tenant_id, ModelVersion.status == "champion")
+        .order_by(ModelVersion.kind)
+    )
+    return list(session.scalars(stmt))
+
+
 def previous_champion(
     session: Session, *, tenant_id: str, kind: str, before_id: int
 ) -> ModelVersion | None:
@@ -154,6 +164,17 @@ def decisions_for(
             .limit(limit)
         )
     )
+
+
+def recent_decisions(session: Session, *, tenant_id: str, limit: int) -> list[ModelDecision]:
+    """The tenant's newest promotion decisions of every kind (the champion history)."""
+    stmt = (
+        select(ModelDecision)
+        .where(ModelDecision.tenant_id == tenant_id)
+        .order_by(ModelDecision.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
 
 
 def add_run(session: Session, *, tenant_id: str, run_id: str, kind: str, source: str) -> None:

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from core.db.models import Winner, utcnow
 
-__all__ = ["Winner", "all_winners", "get_winner", "upsert_winners"]
+__all__ = [
+    "Winner",
+    "all_winners",
+    "get_winner",
+    "recent_winners",
+    "upsert_winners",
+    "winner_counts",
+]
 
 
 def get_winner(session: Session, tenant_id: str, ad_id: str) -> Winner | None:
@@ -45,3 +52,24 @@ def upsert_winners(
 
 def all_winners(session: Session) -> list[Winner]:
     return list(session.scalars(select(Winner).order_by(Winner.indexed_at)))
+
+
+def recent_winners(session: Session, *, tenant_id: str, limit: int) -> list[Winner]:
+    """The tenant's ``limit`` most recently indexed winners, newest first."""
+    stmt = (
+        select(Winner)
+        .where(Winner.tenant_id == tenant_id)
+        .order_by(Winner.indexed_at.desc(), Winner.ad_id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def winner_counts(session: Session, *, tenant_id: str) -> dict[str, int]:
+    """The tenant's winners by reason (``ctr``, ``roas``, ``both``, ``manual``)."""
+    stmt = (
+        select(Winner.reason, func.count())
+        .where(Winner.tenant_id == tenant_id)
+        .group_by(Winner.reason)
+    )
+    return {reason: int(n) for reason, n in session.execute(stmt).all()}

@@ -27,6 +27,7 @@ ROUTERS = (
     "serve_apps.gateway.routes.pro",
     "serve_apps.gateway.routes.training",
     "serve_apps.gateway.routes.learning",
+    "serve_apps.gateway.routes.dashboard",
 )
 
 

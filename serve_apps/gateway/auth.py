@@ -29,11 +29,25 @@ from core.db.engine import Database
 from core.db.keys import KeyInfo, hash_key, key_prefix, lookup_key
 from serve_apps.gateway.errors import ErrorBody, error_response
 from serve_apps.gateway.ratelimit import RateLimiter
+from serve_apps.gateway.routes.dashboard import PUBLIC_PATHS as DASHBOARD_PAGE
 
 log = logging.getLogger("adcluster.gateway.auth")
 
-PUBLIC_PATHS = frozenset(
-    {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+# No key: probes, metrics, the API docs and the dashboard's page (which holds no data: it
+# asks for a key and reads GET /api/dashboard/state with it).
+PUBLIC_PATHS = (
+    frozenset(
+        {
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/docs",
+            "/docs/oauth2-redirect",
+            "/redoc",
+            "/openapi.json",
+        }
+    )
+    | DASHBOARD_PAGE
 )
 _BEARER = b"bearer "
 _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="adcluster"'}

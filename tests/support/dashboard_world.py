@@ -41,14 +41,14 @@ def build(client: httpx.Client, settings: Settings, *, tenant: str, label: str) 
     """Fill ``tenant``'s dashboard; ``label`` names its experiment (to find it on the page)."""
     launched = (datetime.now(UTC) - timedelta(hours=48)).isoformat()
     ads = [f"{label}-ad{i}" for i in range(3)]
-    for ad, hook, clicks in zip(ads, HOOKS, (45, 80, 20), strict=True):
+    for ad, hook, clicks in zip(ads, HOOKS, (58, 70, 45), strict=True):
         creative = {"hook_text": hook, "cta": "Shop now", "template": "ugc"}
         _ok(
             client.post(
                 "/api/ads", json={"ad_id": ad, "launched_at": launched, "creative": creative}
             )
         )
-        # 2,000 impressions, 48 h live, ROAS < 3: CTR 2.25 %, 4 % (a winner), 1 %
+        # 2,000 impressions, 48 h live, ROAS < 3: CTR 2.9 %, 3.5 % (a winner), 2.25 %
         feedback = {"ad_id": ad, "impressions": 2000, "clicks": clicks, "spend": 40.0}
         _ok(client.post("/api/ml/feedback", json={**feedback, "revenue": float(clicks)}))
     name = f"{label} hooks test"

@@ -22,6 +22,8 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from actors.market import market_proxies
+from actors.metrics import ActorMetrics
+from core.db import changes
 from core.db.changes import NOTIFY_CHANNEL
 from core.db.engine import Database
 from core.domain.safety import load_policy
@@ -64,6 +66,13 @@ class SafeExecutor:
                 self.config, PlatformsConfig.load(), simulator=market_proxies(self.settings)
             ),
         )
+        self.metrics = ActorMetrics(
+            self.settings.metrics,
+            counter="adcluster_executor_outcomes",
+            outcomes=lambda: dict(self.engine.processed),
+            queue="pending_ad_changes",
+            depth=self._open_changes,
+        )
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -72,6 +81,10 @@ class SafeExecutor:
 
     def ping(self) -> bool:
         return True
+
+    def _open_changes(self) -> dict[str, int]:
+        with self.db.session() as s:
+            return changes.counts(s, statuses=("pending", "claimed"))
 
     def start(self) -> bool:
         if self._threads:
@@ -84,6 +97,7 @@ class SafeExecutor:
             )
         for t in self._threads:
             t.start()
+        self.metrics.start()
         return True
 
     def stop(self) -> bool:
@@ -92,6 +106,7 @@ class SafeExecutor:
         for t in self._threads:
             t.join(timeout=30)
         self._threads = []
+        self.metrics.stop()
         return True
 
     def wake(self) -> None:
@@ -101,8 +116,6 @@ class SafeExecutor:
         return self.engine.run_once()
 
     def stats(self) -> dict[str, Any]:
-        from core.db import changes
-
         with self.db.session() as s:
             queue = changes.counts(s)
         return {"worker": self.worker, "processed": dict(self.engine.processed), "queue": queue}

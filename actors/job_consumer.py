@@ -19,6 +19,7 @@ import ray
 from sqlalchemy.engine import make_url
 
 from actors import catalogue
+from actors.metrics import ActorMetrics
 from core.db import jobs
 from core.db.engine import Database
 from core.db.triggers import JOB_TYPE, NOTIFY_CHANNEL
@@ -64,6 +65,13 @@ class JobConsumer:
         self.batch_handlers = default_batch_handlers(self.settings)
         self.worker = f"consumer-{os.getpid()}-{int(time.time())}"
         self.processed = {"done": 0, "retried": 0, "failed": 0}
+        self.metrics = ActorMetrics(
+            self.settings.metrics,
+            counter="adcluster_jobs_processed",
+            outcomes=lambda: dict(self.processed),
+            queue="pending_jobs",
+            depth=self._open_jobs,
+        )
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -81,6 +89,7 @@ class JobConsumer:
             )
         for t in self._threads:
             t.start()
+        self.metrics.start()
         return True
 
     def stop(self) -> bool:
@@ -89,6 +98,7 @@ class JobConsumer:
         for t in self._threads:
             t.join(timeout=10)
         self._threads = []
+        self.metrics.stop()
         return True
 
     def wake(self) -> None:
@@ -96,6 +106,10 @@ class JobConsumer:
 
     def ping(self) -> bool:
         return True
+
+    def _open_jobs(self) -> dict[str, int]:
+        with self.db.session() as s:
+            return jobs.open_counts(s)
 
     def stats(self) -> dict[str, Any]:
         with self.db.session() as s:

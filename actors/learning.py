@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from actors.market import market_proxies
+from actors.metrics import recorder
 from core.db import learning as repo
 from core.db.engine import Database
 from core.db.models import utcnow
@@ -167,6 +168,31 @@ class LearningOrchestrator:
                     error=f"{type(exc).__name__}: {exc}",
                     now=utcnow(),
                 )
+        self._record(tenant_id, cycle_id)
+
+    def _record(self, tenant_id: str, cycle_id: str) -> None:
+        """The finished cycle's duration and its loops' into Ray's metrics."""
+        try:
+            result = self.cycle(tenant_id, cycle_id)
+            if result is None or result["duration_seconds"] is None:
+                return
+            rec = recorder()
+            rec.observe(
+                "adcluster_learning_cycle_duration_seconds",
+                result["duration_seconds"],
+                trigger=result["trigger"],
+                status=result["status"],
+            )
+            for step in result["steps"]:
+                if step.get("duration_seconds") is not None:
+                    rec.observe(
+                        "adcluster_learning_loop_duration_seconds",
+                        step["duration_seconds"],
+                        loop=str(step["name"]),
+                        status=str(step["status"]),
+                    )
+        except Exception as exc:  # metrics never fail a cycle
+            log.warning("cycle metrics not recorded", extra={"error": repr(exc)})
 
     # --- Ray-side effects of the loops ---------------------------------------------------
     def _hooks(self) -> CycleHooks:

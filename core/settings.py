@@ -65,6 +65,19 @@ class PredictionLogSettings(ConfigModel):
     max_in_flight: int = Field(ge=1)
 
 
+class MetricsSettings(ConfigModel):
+    """Prometheus figures, cluster-wide through Ray's metrics (docs/gateway.md#metrics)."""
+
+    flush_interval_s: float = Field(
+        gt=0, le=60, description="Replicas and actors add what they counted to Ray's metrics."
+    )
+    queue_depth_interval_s: float = Field(
+        gt=0, le=600, description="The job consumer and the executors count their queues."
+    )
+    scrape_timeout_s: float = Field(gt=0, le=30, description="GET /metrics: per node.")
+    cache_s: float = Field(ge=0, le=60, description="GET /metrics answers from a result this old.")
+
+
 class RaySettings(ConfigModel):
     namespace: str = Field(min_length=1)
     head_port: int = Field(ge=1, le=65535)
@@ -105,6 +118,7 @@ class Settings(ConfigModel):
     memory: MemorySettings
     api: ApiSettings
     prediction_log: PredictionLogSettings
+    metrics: MetricsSettings
     http: HttpSettings
     ray: RaySettings
     media: MediaSettings

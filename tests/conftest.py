@@ -87,7 +87,15 @@ def ray_session() -> Iterator[None]:
     from cluster import serve_mode
 
     serve_mode.apply(Settings.load().http)  # the production HTTP path: HAProxy + direct ingress
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        # processes report their metrics to the node's agent every second (Ray: 10 s), so
+        # the metrics tests see a figure within seconds of its event
+        _system_config={"metrics_report_interval_ms": 1000},
+    )
     yield
     try:
         from ray import serve

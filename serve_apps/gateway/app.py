@@ -98,5 +98,10 @@ def build_app(services: Services, routers: tuple[str, ...] = ROUTERS) -> FastAPI
         settings=services.settings,
         replicas=int(services.extras.get("replicas", 1)),
     )
-    install_metrics(app, services.extras.get("replica"), services.prediction_log)
+    install_metrics(
+        app,
+        services.settings.metrics,
+        services.prediction_log,
+        cluster="replica" in services.extras,  # in a Serve replica: cluster-wide figures
+    )
     return app

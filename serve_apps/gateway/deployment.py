@@ -59,7 +59,8 @@ class Gateway:
             self.services.extras["replicas"] = context.world_size
 
     def __serve_build_asgi_app__(self) -> FastAPI:
-        return build_app(self.services)
+        self.fastapi_app = build_app(self.services)  # (``app`` is Serve's own property)
+        return self.fastapi_app
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
         """``user_config`` of the deployment (``configs/serve.yaml``): applied at start and on
@@ -71,9 +72,13 @@ class Gateway:
             client.group_requests = config.ctr_group_requests
 
     async def __del__(self) -> None:
-        """On a graceful stop (Serve awaits it): send the predictions still buffered."""
+        """On a graceful stop (Serve awaits it): send the predictions still buffered, and
+        what the replica counted since its last metrics flush."""
         if self.services.prediction_log is not None:
             await self.services.prediction_log.flush(timeout_s=3.0)
+        app = getattr(self, "fastapi_app", None)
+        if app is not None:
+            app.state.metrics.flush()
 
 
 class GatewayUserConfig(BaseModel):

@@ -145,6 +145,55 @@ def demo(
         raise fail(f"demo failed: {exc}") from exc
 
 
+@app.command()
+def status(
+    address: str | None = typer.Option(
+        None, help="Ray cluster (host:port; default: the local head on ray.head_port)."
+    ),
+    tenant: str | None = typer.Option(
+        None, help="Tenant of the learning cycle and models shown (default: settings tenant_id)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of tables."),
+    database_url: str | None = typer.Option(None, help="Overrides DATABASE_URL."),
+    timeout: float = typer.Option(
+        5.0, min=0.1, max=120.0, help="Seconds to wait for the cluster to answer."
+    ),
+) -> None:
+    """Nodes (CPUs, GPUs, alive), the catalogue's actors (state, node), Serve apps, queue
+    depth, the last learning cycle and the champion model of each kind. Exit 0: healthy;
+    1: no cluster answers; 2: bad input; 3: reachable, but an actor is not alive, no node is,
+    or the database is unreadable."""
+    import json
+
+    import ray
+
+    from cluster import runtime
+    from cluster import status as report_of
+
+    settings = _settings(database_url=database_url)
+    target = address or f"127.0.0.1:{settings.ray.head_port}"
+    try:
+        report_of.probe(target, timeout)
+    except ValueError as exc:
+        raise fail(str(exc), code=2) from exc
+    except report_of.Unreachable as exc:
+        raise fail(str(exc)) from exc
+    joined = not ray.is_initialized()
+    try:
+        runtime.connect(settings, target)
+        report = report_of.collect(settings, address=target, tenant_id=tenant or settings.tenant_id)
+    except Exception as exc:
+        raise fail(f"could not read the cluster at {target}: {exc}") from exc
+    finally:
+        if joined:
+            ray.shutdown()
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+    else:
+        report_of.render(report, console)
+    raise typer.Exit(0 if report["healthy"] else 3)
+
+
 @app.command("http-env")
 def http_env() -> None:
     """Print the environment that Ray needs for the configured HTTP path (``http:`` in

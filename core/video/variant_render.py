@@ -182,8 +182,15 @@ async def render_variants(
 
 
 def _remove_videos(folder: Path) -> None:
-    """Delete the intermediate video files under ``folder`` (JSON reports stay)."""
-    if folder.is_dir():
-        for path in folder.rglob("*"):
-            if path.is_file() and path.suffix.lower() in (".mp4", ".mkv", ".mov"):
-                path.unlink(missing_ok=True)
+    """Delete the intermediate video files under ``folder``, then the folders left empty
+    (JSON reports stay)."""
+    if not folder.is_dir():
+        return
+    for path in folder.rglob("*"):
+        if path.is_file() and path.suffix.lower() in (".mp4", ".mkv", ".mov"):
+            path.unlink(missing_ok=True)
+    for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+    if not any(folder.iterdir()):
+        folder.rmdir()

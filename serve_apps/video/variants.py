@@ -27,6 +27,7 @@ from core.db.engine import Database
 from core.learning.patterns import read_patterns
 from core.settings import Settings
 from core.video import MediaRoots, VideoError, get_video_config, validate_operation
+from core.video.assets import resolve_media
 from core.video.frames import parse_aspect
 from core.video.safety import own_outputs, resolve_input
 from core.video.variant_render import (
@@ -46,6 +47,7 @@ from core.video.variants import (
 from serve_apps.video.tasks import RunContext, cluster_has_gpu, crashed, submit
 
 log = logging.getLogger("adcluster.variants")
+LOGO = ("logo", "image")  # asset kinds an end-card logo may be
 
 
 class _Strict(BaseModel):
@@ -245,8 +247,11 @@ def check_request(
             validate_operation(
                 "motion_graphics", source.video_path, {"layers": [card]}, roots, tenant
             )
+            logo = resolve_media(roots.media_root, tenant, body.logo, field="logo", kinds=LOGO)
         except VideoError as exc:
             raise RequestError(422, "invalid logo", str(exc)) from None
+        if not logo.is_file():
+            raise RequestError(422, "invalid logo", "logo: file not found")
 
 
 # --- the run --------------------------------------------------------------------------------

@@ -201,7 +201,14 @@ class VariantPlan:
         return {
             "index": self.index,
             "changes": list(self.changes),
-            "hook": {**asdict(self.hook), "start_s": round(self.hook.start / self.fps, 3)},
+            "hook": {
+                **{
+                    k: round(v, 5) if isinstance(v, float) else v
+                    for k, v in asdict(self.hook).items()
+                },
+                "start_s": round(self.hook.start / self.fps, 3),
+                "end_s": round(self.hook.end / self.fps, 3),
+            },
             "caption": self.caption,
             "cta": self.cta,
             "aspect": self.aspect,
@@ -250,10 +257,12 @@ def _seed_candidates(
 ) -> list[Candidate]:
     """A gene's candidates before modifiers: overrides alone, else winners', defaults and the
     source's own value, merged by value (weights added, reasons kept)."""
-    if gene == "hook":
+    if gene == "hook":  # openings long enough to hold a transition out of them
+        shortest = max(cfg.min_clip_s, 2 * cfg.transition_s) * source.fps
+        usable = [s for s in source.segments if s.end - s.start >= shortest]
         return [
             Candidate(s, 1.0 + s.hook_score / 100, [f"hook score {s.hook_score:.0f}/100"])
-            for s in source.segments
+            for s in usable or source.segments
         ]
     found: dict[Any, Candidate] = {}
 
@@ -290,16 +299,20 @@ def _seed_candidates(
             add(own, cfg.default_weight, "the source's own")
     out = list(found.values())
     if gene == "duration":  # the source's length bounds every duration
-        out = [
-            Candidate(min(float(c.value), max_duration_s), c.weight, c.why)
-            for c in out
-            if float(c.value) >= cfg.min_duration_s or asked
-        ]
         merged: dict[float, Candidate] = {}
         for c in out:
-            key = round(c.value, 3)
-            prev = merged.get(key)
-            merged[key] = c if prev is None else Candidate(key, prev.weight + c.weight, prev.why)
+            if float(c.value) < cfg.min_duration_s and not asked:
+                continue
+            value = round(min(float(c.value), max_duration_s), 3)
+            why = c.why if value == float(c.value) else [
+                f"{w} (cut to the source's {value:g} s)" for w in c.why
+            ]  # fmt: skip
+            prev = merged.get(value)
+            merged[value] = (
+                Candidate(value, c.weight, why)
+                if prev is None
+                else Candidate(value, prev.weight + c.weight, [*prev.why, *why])
+            )
         out = list(merged.values()) or [
             Candidate(round(max_duration_s, 3), cfg.default_weight, ["the source's own"])
         ]
@@ -314,8 +327,7 @@ def candidates(
     cfg: VariantsDefaults,
 ) -> list[Candidate]:
     """A gene's best ``max_candidates`` candidates, after the patterns' modifiers."""
-    max_duration = _content_s(source, cfg)
-    seeds = _seed_candidates(gene, source, patterns, overrides, cfg, max_duration)
+    seeds = _seed_candidates(gene, source, patterns, overrides, cfg, source.duration_s)
     if not seeds:
         return []
     mods = patterns.modifiers_of(gene)
@@ -330,11 +342,6 @@ def candidates(
         out.append(Candidate(c.value, weight, why))
     out.sort(key=lambda c: (-c.weight, str(c.value)))
     return out[: cfg.max_candidates]
-
-
-def _content_s(source: SourceProfile, cfg: VariantsDefaults) -> float:
-    """The longest variant the source allows."""
-    return max(source.duration_s, cfg.min_clip_s)
 
 
 # --- assembling one plan ------------------------------------------------------------------

@@ -197,6 +197,13 @@ def test_too_few_distinct_variants_is_a_plan_error():
         plan_variants(SOURCE, NO_WINNERS, n=CFG.max_n + 1, seed=0, cfg=CFG)
 
 
+def test_a_scene_too_short_to_hold_a_transition_never_opens():
+    src = source((40, 3, 37))  # a 3-frame flash between two scenes
+    for seed in range(5):
+        for p in plan_variants(src, NO_WINNERS, n=4, seed=seed, cfg=CFG):
+            assert p.hook.end - p.hook.start >= 2 * CFG.transition_s * src.fps
+
+
 def test_long_scenes_are_split_into_openings():
     src = source((150,))  # 7.5 s, max_hook_s 3: three pieces of 2.5 s
     assert [(s.start, s.end) for s in src.segments] == [(0, 50), (50, 100), (100, 150)]

@@ -186,11 +186,22 @@ def test_a_variant_set_goes_through_the_whole_loop(tenant_client, media_root):
     assert all(allocation[a] <= 0.1 * BUDGET for a in set(copy) - good), (truth, allocation)
 
 
-def test_variants_in_the_background(tenant_client, media_root):
+def test_variants_in_the_background_join_an_experiment(tenant_client, media_root):
     c = tenant_client()
+    for ad in ("bg-a", "bg-b"):
+        assert c.post("/api/ads", json={"ad_id": ad}).status_code == 200
+    exp_id = c.post("/api/ml/experiments", json={"ad_ids": ["bg-a", "bg-b"]}).json()[
+        "experiment_id"
+    ]
     r = c.post(
         "/api/pro/variants",
-        json={"video_path": "variants-small.mp4", "n": 2, "mode": "async", "seed": 5},
+        json={
+            "video_path": "variants-small.mp4",
+            "n": 2,
+            "mode": "async",
+            "seed": 5,
+            "experiment_id": exp_id,
+        },
     )
     assert r.status_code == 202, r.text
     job_id = r.json()["job_id"]
@@ -201,8 +212,16 @@ def test_variants_in_the_background(tenant_client, media_root):
         timeout=90,
     )
     assert job["completed"] == job["successful"] == 2
+    made = [v["ad_id"] for v in job["results"]]
     for v in job["results"]:
         assert v["status"] == "success" and Path(v["output_path"]).is_file()
+        assert v["experiment_id"] == exp_id
         assert c.get(f"/api/ads/{v['ad_id']}").status_code == 200
+    arms = {a["ad_id"] for a in c.get(f"/api/ml/experiments/{exp_id}").json()["arms"]}
+    assert arms == {"bg-a", "bg-b", *made}
     other = tenant_client()
     assert other.get(f"/api/pro/jobs/{job_id}").status_code == 404
+    again = other.post(
+        "/api/pro/variants", json={"video_path": "variants-small.mp4", "experiment_id": exp_id}
+    )
+    assert again.status_code == 404  # another tenant's experiment

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from core.db import ads as ads_db
 from core.db import experiments as exp_db
 from core.db.engine import Database
-from core.learning.patterns import read_patterns
+from core.learning.patterns import WinningPatterns, read_patterns
 from core.settings import Settings
 from core.video import MediaRoots, VideoError, get_video_config, validate_operation
 from core.video.assets import resolve_media
@@ -139,6 +139,7 @@ class VariantsIn(_Strict):
         return self
 
     def background(self, threshold: int) -> bool:
+        """Whether to answer 202 and run as a background job."""
         return self.mode == "async" or (self.mode == "auto" and self.n > threshold)
 
 
@@ -352,7 +353,7 @@ async def generate(
     except StepFailed as exc:
         raise RequestError(422, "the source video cannot be analysed", str(exc)) from None
 
-    def patterns():  # noqa: ANN202
+    def patterns() -> WinningPatterns:
         with db.session() as s:
             return read_patterns(
                 s,

@@ -21,6 +21,7 @@ from serve_apps.gateway.errors import ApiError
 from serve_apps.gateway.routes.pro import JobAccepted
 from serve_apps.gateway.services import Services
 from serve_apps.video.variants import (
+    ArmsFn,
     RequestError,
     VariantsIn,
     check_request,
@@ -58,7 +59,9 @@ class VariantsOut(BaseModel):
     successful: int
 
 
-def _sampler(services: Services):  # noqa: ANN202
+def _sampler(services: Services) -> ArmsFn:
+    """Calls of the Thompson sampler actor, its refusals as 404 / 422."""
+
     async def call(method: str, *args: Any, **kwargs: Any) -> Any:
         try:
             return await services.sampler.call(method, *args, **kwargs)

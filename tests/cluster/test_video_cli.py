@@ -78,3 +78,26 @@ def test_invalid_batch_exits_2(batch_file, tmp_path):
     )
     res = CliRunner().invoke(app, ["batch", str(bad), "--no-ray"])
     assert res.exit_code == 2 and "#0" in res.output and "#1" in res.output
+
+
+def test_variants_without_ray(batch_file, tmp_path):
+    from core.db.engine import Database
+    from core.db.migrate import prepare
+
+    settings = get_settings()
+    db = Database(settings.db_url)
+    prepare(db, settings)
+    db.dispose()
+    media = tmp_path / "data" / "media"
+    square_clip(media / "s.mp4", duration_s=2.0, scene_cuts=1)
+    args = ["variants", "s.mp4", "-n", "2", "--cta", "Buy", "--no-ray", "--json"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    body = json.loads(res.output)
+    assert body["successful"] == 2 and {v["plan"]["cta"] for v in body["variants"]} == {"Buy"}
+    for v in body["variants"]:
+        assert probe(v["output_path"]).frame_count == v["plan"]["frames"]
+    refused = CliRunner().invoke(app, ["variants", "s.mp4", "--create-experiment", "--no-ray"])
+    assert refused.exit_code == 2 and "Thompson sampler" in refused.output
+    missing = CliRunner().invoke(app, ["variants", "--ad-id", "nope", "--no-ray"])
+    assert missing.exit_code == 2 and "unknown ad" in missing.output

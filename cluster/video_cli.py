@@ -23,6 +23,10 @@ from core.video import (
     validate_operation,
 )
 
+# CLI batch outputs: a leading dot, which no tenant's folder can have (``safe_component``
+# strips it), so no API key can name these files as its own outputs.
+CLI_OUTPUTS = ".cli"
+
 app = typer.Typer(no_args_is_help=True, help="Pro video operations (SPEC §6) on Ray.")
 console = Console()
 
@@ -105,7 +109,7 @@ def batch(
                     op.video_path,
                     op.config,
                     roots=roots,
-                    output_dir=roots.output_root / "cli" / run_id / f"{i:03d}_{op.type}",
+                    output_dir=roots.output_root / CLI_OUTPUTS / run_id / f"{i:03d}_{op.type}",
                     feature_dim=settings.memory.video_dim,
                 ).model_dump(mode="json")
                 results.append(r)
@@ -121,7 +125,7 @@ def batch(
             runtime.connect(settings, address)
             ctx = RunContext(
                 roots=roots,
-                output_dir=roots.output_root / "cli" / run_id,
+                output_dir=roots.output_root / CLI_OUTPUTS / run_id,
                 feature_dim=settings.memory.video_dim,
             )
             result = run_batch_sync(ops, ctx, parallel=parallel, on_result=advance)

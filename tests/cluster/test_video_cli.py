@@ -101,3 +101,18 @@ def test_variants_without_ray(batch_file, tmp_path):
     assert refused.exit_code == 2 and "Thompson sampler" in refused.output
     missing = CliRunner().invoke(app, ["variants", "--ad-id", "nope", "--no-ray"])
     assert missing.exit_code == 2 and "unknown ad" in missing.output
+
+
+@pytest.mark.parametrize("tenant", ["cli", ".cli", "..cli", ".cli."])
+def test_no_tenant_can_name_the_clis_outputs_as_its_own(tmp_path, tenant):
+    from cluster.video_cli import CLI_OUTPUTS
+    from core.video.errors import PathNotAllowedError
+    from core.video.safety import MediaRoots, resolve_input
+
+    roots = MediaRoots(media_root=tmp_path / "media", output_root=tmp_path / "out")
+    (tmp_path / "media").mkdir()
+    made = tmp_path / "out" / CLI_OUTPUTS / "run" / "v.mp4"
+    made.parent.mkdir(parents=True)
+    made.write_bytes(b"x")
+    with pytest.raises(PathNotAllowedError):
+        resolve_input(roots, str(made), tenant)

@@ -82,3 +82,4 @@ def test_inputs_may_be_the_tenants_own_outputs(tmp_path):
             resolve_input(roots, bad, "acme")
     with pytest.raises(PathNotAllowedError, match="output folder"):
         resolve_input(roots, str(theirs), "acme")
+

@@ -97,7 +97,7 @@ def _experiment(
 
 def _winners(session: Session, tenant_id: str, limit: int) -> dict[str, Any]:
     by_reason = winners.winner_counts(session, tenant_id=tenant_id)
-    recent = winners.recent_winners(session, tenant_id=tenant_id, limit=limit)
+    recent = winners.tenant_winners(session, tenant_id, limit)
     return {
         "total": sum(by_reason.values()),
         "by_reason": by_reason,

@@ -13,7 +13,7 @@ __all__ = [
     "Winner",
     "all_winners",
     "get_winner",
-    "recent_winners",
+    "tenant_winners",
     "upsert_winners",
     "winner_counts",
 ]
@@ -54,8 +54,8 @@ def all_winners(session: Session) -> list[Winner]:
     return list(session.scalars(select(Winner).order_by(Winner.indexed_at)))
 
 
-def recent_winners(session: Session, *, tenant_id: str, limit: int) -> list[Winner]:
-    """The tenant's ``limit`` most recently indexed winners, newest first."""
+def tenant_winners(session: Session, tenant_id: str, limit: int) -> list[Winner]:
+    """The tenant's winners, most recently indexed first (at most ``limit``)."""
     stmt = (
         select(Winner)
         .where(Winner.tenant_id == tenant_id)

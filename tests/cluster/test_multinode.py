@@ -15,7 +15,7 @@ workers declare: the catalogue's ``resources`` field, as an operator would pin t
 node group; the gateway's replicas go one a node (``max_replicas_per_node: 1``: Serve's
 default SPREAD placed both on one node in some runs here). The proxy (HAProxy, the shipped
 mode) runs on the head only: one HTTP port per machine here.
-Runs in CI's heavy step; about three minutes on two cores.
+Runs in CI's heavy step; 1.5–2.5 minutes on two cores.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from core.video import MediaRoots
 from core.video.safety import safe_component
 from serve_apps.video.batch import OperationSpec, batch_status, run_batch_async
 from serve_apps.video.tasks import RunContext
+from serve_apps.video.variants import RequestError, VariantsIn, generate, ray_runner
 
 log = logging.getLogger("adcluster.pro_jobs")
 
@@ -66,6 +67,9 @@ class ProJobRunner:
             return
         try:
             req = job["request"]
+            if req.get("kind") == "variants":
+                await self._run_variants(job_id, job)
+                return
             ops = [OperationSpec.model_validate(o) for o in req["operations"]]
             done = {i for i, r in enumerate(job["results"] or []) if r is not None}
             await asyncio.to_thread(self.store.set_status, job_id, "running")
@@ -83,3 +87,37 @@ class ProJobRunner:
             await asyncio.to_thread(
                 self.store.set_status, job_id, "failed", f"{type(exc).__name__}: {exc}"
             )
+
+    async def _run_variants(self, job_id: str, job: dict[str, Any]) -> None:
+        """A variants job (``POST /api/pro/variants`` in the background): result ``i`` is
+        variant ``i``. Restarted, it runs again from the start (the same plans register the
+        same ad ids)."""
+        from actors import catalogue
+
+        tenant = job["tenant_id"]
+        body = VariantsIn.model_validate(job["request"]["body"])
+        await asyncio.to_thread(self.store.set_status, job_id, "running")
+        sampler = catalogue.get("thompson_sampler", self.settings)
+
+        async def call(method: str, *args: Any, **kwargs: Any) -> Any:
+            return await getattr(sampler, method).remote(*args, **kwargs)
+
+        async def on_variant(i: int, result: dict[str, Any]) -> None:
+            await asyncio.to_thread(self.store.record, job_id, i, result)
+
+        roots = MediaRoots.from_settings(self.settings)
+        try:
+            await generate(
+                body,
+                tenant=tenant,
+                db=self.store.db,
+                settings=self.settings,
+                runner=ray_runner(roots, tenant=tenant, feature_dim=self.settings.memory.video_dim),
+                sampler=call,
+                run_id=job_id,
+                on_variant=on_variant,
+            )
+        except RequestError as exc:
+            await asyncio.to_thread(self.store.set_status, job_id, "failed", exc.message)
+            return
+        await asyncio.to_thread(self.store.finish, job_id, batch_status)

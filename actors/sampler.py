@@ -9,7 +9,7 @@ written to ``experiment_arms`` so that readers of the database see it.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,6 +94,25 @@ class ThompsonSampler:
             repo.save_arms(s, spec=spec, evidence=evidence)
         self.state.add(spec, evidence)
         return spec.experiment_id
+
+    def add_arms(self, tenant_id: str, experiment_id: str, ad_ids: list[str]) -> list[str]:
+        """Add ads as arms of an active experiment (their history counts, as at creation);
+        returns the ids added (ids already arms are skipped). Unknown experiment:
+        :class:`ExperimentNotFound`; over ``limits.max_arms``: ``ValueError``."""
+        spec = self.state.spec(tenant_id, experiment_id)
+        new = [a for a in dict.fromkeys(ad_ids) if a not in spec.ad_ids]
+        if not new:
+            return []
+        if len(spec.ad_ids) + len(new) > self.config.limits.max_arms:
+            raise ValueError(f"an experiment has at most {self.config.limits.max_arms} arms")
+        grown = replace(spec, ad_ids=tuple(sorted((*spec.ad_ids, *new))))
+        with self.db.session() as s:
+            added = repo.add_arms(s, spec=spec, ad_ids=new)
+            evidence = {a: self.state.evidence(tenant_id, experiment_id, a) for a in spec.ad_ids}
+            fresh = self._refold(s, grown, added)
+            repo.save_arms(s, spec=grown, evidence=fresh)
+        self.state.add(grown, {**evidence, **fresh})
+        return added
 
     # -- feedback ---------------------------------------------------------------------
     def record_feedback(

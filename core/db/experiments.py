@@ -94,6 +94,35 @@ def create_experiment(
     return exp
 
 
+def add_arms(session: Session, *, spec: ExperimentSpec, ad_ids: Sequence[str]) -> list[str]:
+    """Add ``ad_ids`` as arms at the prior (ids already arms are skipped) and an
+    ``arms_added`` event; returns the ids added, in request order."""
+    known = set(spec.ad_ids)
+    new = [a for a in dict.fromkeys(ad_ids) if a not in known]
+    session.add_all(
+        ExperimentArm(
+            tenant_id=spec.tenant_id,
+            experiment_id=spec.experiment_id,
+            ad_id=ad_id,
+            alpha=spec.prior_alpha,
+            beta=spec.prior_beta,
+            trials=0,
+            successes=0,
+        )
+        for ad_id in new
+    )
+    if new:
+        add_event(
+            session,
+            tenant_id=spec.tenant_id,
+            experiment_id=spec.experiment_id,
+            kind="arms_added",
+            payload={"ad_ids": new},
+        )
+    session.flush()
+    return new
+
+
 def get_experiment(session: Session, *, tenant_id: str, experiment_id: str) -> Experiment | None:
     """The tenant's experiment, or ``None`` (another tenant's id is just unknown)."""
     return session.get(Experiment, {"tenant_id": tenant_id, "experiment_id": experiment_id})

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from core.db.models import Winner, utcnow
 
-__all__ = ["Winner", "all_winners", "get_winner", "upsert_winners"]
+__all__ = ["Winner", "all_winners", "get_winner", "tenant_winners", "upsert_winners"]
 
 
 def get_winner(session: Session, tenant_id: str, ad_id: str) -> Winner | None:
@@ -45,3 +45,14 @@ def upsert_winners(
 
 def all_winners(session: Session) -> list[Winner]:
     return list(session.scalars(select(Winner).order_by(Winner.indexed_at)))
+
+
+def tenant_winners(session: Session, tenant_id: str, limit: int) -> list[Winner]:
+    """The tenant's winners, most recently indexed first (at most ``limit``)."""
+    stmt = (
+        select(Winner)
+        .where(Winner.tenant_id == tenant_id)
+        .order_by(Winner.indexed_at.desc(), Winner.ad_id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))

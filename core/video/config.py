@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from core.config import ConfigModel, load_config
 
@@ -158,6 +158,50 @@ class AssetLimits(ConfigModel):
     max_bytes: dict[Literal["logo", "font", "music", "clip", "image"], int]
 
 
+class VariantCaption(ConfigModel):
+    """The hook text burned in over a variant's opening clip (``caption`` options)."""
+
+    position: Literal["bottom", "top", "center"]
+    font_scale: float = Field(gt=0.01, le=0.3)
+    box_opacity: float = Field(ge=0, le=1)
+
+
+class VariantEndCard(ConfigModel):
+    """The CTA end card of a variant (``motion_graphics`` ``end_card`` options)."""
+
+    duration_s: float = Field(gt=0, le=10)
+    max_share: float = Field(gt=0, le=1)  # of the variant's length
+    background: tuple[int, int, int]
+    background_opacity: float = Field(ge=0, le=1)
+    font_scale: float = Field(gt=0, le=0.3)
+
+
+class VariantsDefaults(ConfigModel):
+    """The variant generator (``core/video/variants.py``): planning and rendering."""
+
+    max_n: int = Field(ge=1, le=50)
+    min_changes: int = Field(ge=1, le=5)
+    exploration: float = Field(ge=0, le=5)
+    diversity: float = Field(ge=0, le=10)
+    max_candidates: int = Field(ge=1, le=10)
+    max_winners: int = Field(ge=1)
+    default_weight: float = Field(gt=0)
+    reframe: Literal["smart_crop", "center"]
+    max_hook_s: float = Field(gt=0, le=30)
+    min_clip_s: float = Field(gt=0, le=10)
+    min_duration_s: float = Field(gt=0)
+    transition: str
+    transition_s: float = Field(gt=0, le=5)
+    cut_rate_for_cuts: float = Field(ge=0)
+    aspects: list[str] = Field(min_length=1)
+    durations_s: list[float]
+    hooks: list[str] = Field(min_length=1)
+    ctas: list[str] = Field(min_length=1)
+    caption: VariantCaption
+    end_card: VariantEndCard
+    keep_intermediates: bool
+
+
 class VideoConfig(ConfigModel):
     """All of ``configs/video.yaml``."""
 
@@ -179,6 +223,19 @@ class VideoConfig(ConfigModel):
     motion_graphics: MotionGraphicsDefaults
     previews: PreviewDefaults
     assets: AssetLimits
+    variants: VariantsDefaults
+
+    @model_validator(mode="after")
+    def _variant_names(self) -> VideoConfig:
+        """The variants' transition and aspects must be ones the operations know."""
+        v = self.variants
+        if v.transition != "cut" and v.transition not in self.timeline.transitions:
+            raise ValueError(f"variants.transition {v.transition!r} is not a timeline transition")
+        for aspect in v.aspects:
+            w, _, h = aspect.partition(":")
+            if not (w.isdigit() and h.isdigit() and int(w) > 0 and int(h) > 0):
+                raise ValueError(f"variants.aspects: {aspect!r} is not W:H")
+        return self
 
     @classmethod
     def load(cls, path: Path | None = None) -> VideoConfig:

@@ -15,7 +15,7 @@ from core.video.errors import VideoError
 from core.video.io import codec_threads, probe, use_gpu
 from core.video.ops.base import OpConfig, OpContext
 from core.video.registry import canonical_type, get_operation, parse_config
-from core.video.safety import MediaRoots, new_output_dir, resolve_inside
+from core.video.safety import MediaRoots, new_output_dir, resolve_input, resolve_inside
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,11 @@ def validate_operation(
     roots: MediaRoots,
     tenant: str = "default",
 ) -> tuple[OpConfig, Path]:
-    """Static checks (type, config, path confinement of ``video_path`` and of the files the
-    config names, no other tenant's assets); raises a :class:`VideoError`."""
+    """Static checks (type, config, path confinement of ``video_path`` — the media root, or
+    the tenant's own outputs — and of the files the config names, no other tenant's assets);
+    raises a :class:`VideoError`."""
     cfg = parse_config(op_type, config)
-    path = resolve_inside(roots.media_root, video_path)
+    path = resolve_input(roots, video_path, tenant)
     check_not_foreign(roots.media_root, path, tenant, field="video_path")
     for field, other in cfg.media_paths():
         if not isinstance(other, str) or parse_ref(other) is not None:
@@ -78,7 +79,8 @@ def run_operation(
     gpu: bool = False,
     tenant: str = "default",
 ) -> OperationResult:
-    """Run ``op_type`` on ``video_path`` (relative to the media root, or absolute inside it).
+    """Run ``op_type`` on ``video_path`` (relative to the media root, or absolute inside it or
+    inside the tenant's own output folder).
 
     Outputs go to ``output_dir`` (default: a fresh folder under the output root). ``gpu``:
     this process holds an NVIDIA GPU, so H.264 is decoded and encoded there when the codecs

@@ -46,6 +46,30 @@ def resolve_inside(root: Path, user_path: str, *, field: str = "video_path") -> 
     return resolved
 
 
+def own_outputs(roots: MediaRoots, tenant: str) -> Path:
+    """The tenant's folder under the output root (every API run writes inside it)."""
+    return roots.output_root / safe_component(tenant)
+
+
+def resolve_input(
+    roots: MediaRoots, user_path: str, tenant: str, *, field: str = "video_path"
+) -> Path:
+    """A file an operation reads: inside the media root (relative or absolute), or, given as
+    an absolute path, inside the tenant's own output folder, so one operation's output can be
+    the next one's input. Anything else: :class:`PathNotAllowedError`."""
+    try:
+        return resolve_inside(roots.media_root, user_path, field=field)
+    except PathNotAllowedError:
+        if not Path(user_path).is_absolute() or ".." in Path(user_path).parts:
+            raise
+        try:
+            return resolve_inside(own_outputs(roots, tenant), user_path, field=field)
+        except PathNotAllowedError:
+            raise PathNotAllowedError(
+                f"{field} resolves outside the media root and your output folder"
+            ) from None
+
+
 def check_input_file(path: Path, limits: Limits) -> None:
     """Existence, type and size checks before any decoding."""
     if not path.exists():

@@ -24,6 +24,7 @@ ROUTERS = (
     "serve_apps.gateway.routes.experiments",
     "serve_apps.gateway.routes.jobs",
     "serve_apps.gateway.routes.assets",  # before pro: /api/pro/assets is not an operation
+    "serve_apps.gateway.routes.variants",  # before pro: /api/pro/variants is not one either
     "serve_apps.gateway.routes.pro",
     "serve_apps.gateway.routes.training",
     "serve_apps.gateway.routes.learning",

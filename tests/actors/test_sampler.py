@@ -121,6 +121,39 @@ def test_decisions_through_the_actor(sampler_settings: Settings) -> None:
     assert post["evidence"] == expected_evidence(db, exp)
 
 
+def test_arms_added_later_start_from_their_history(sampler_settings: Settings) -> None:
+    settings = sampler_settings
+    db = Database(settings.db_url)
+    sampler = catalogue.get("thompson_sampler", settings, config=CONFIG)
+    exp = ray.get(sampler.create_experiment.remote(tenant_id="t1", ad_ids=ADS[:2]))
+    at = commit_metrics(db, "ad0", 1, 1000, 10)
+    ray.get(
+        sampler.record_feedback.remote(
+            tenant_id="t1", ad_id="ad0", impressions=1000, clicks=10, conversions=1, observed_at=at
+        )
+    )
+    commit_metrics(db, "ad3", 1, 4000, 200)  # a variant's history before it joins
+    added = ray.get(sampler.add_arms.remote("t1", exp, ["ad3", "ad0", "ad4", "ad3"]))
+    assert added == ["ad3", "ad4"]
+    assert ray.get(sampler.add_arms.remote("t1", exp, ["ad4"])) == []
+    post = ray.get(sampler.posteriors.remote("t1", exp))
+    assert post["ad_ids"] == ["ad0", "ad1", "ad3", "ad4"]
+    assert post["evidence"] == expected_evidence(db, exp)  # ad0 kept, ad3 folded from history
+    assert post["evidence"]["ad3"]["last_trials"] == 4000
+    assert post["evidence"]["ad0"]["last_trials"] == 1000
+    alpha = dict(zip(post["ad_ids"], post["alpha"], strict=True))
+    assert alpha["ad3"] == pytest.approx(CONFIG.defaults.prior_alpha + 200)
+    assert alpha["ad4"] == CONFIG.defaults.prior_alpha
+    with db.session() as s:
+        events = repo.recent_events(s, tenant_id="t1", experiment_id=exp, limit=5)
+    assert events[0].kind == "arms_added" and events[0].payload == {"ad_ids": ["ad3", "ad4"]}
+    catalogue.kill("thompson_sampler", settings)  # a restarted actor rebuilds the same arms
+    again = catalogue.get("thompson_sampler", settings, config=CONFIG)
+    assert ray.get(again.posteriors.remote("t1", exp))["ad_ids"] == post["ad_ids"]
+    with pytest.raises(ExperimentNotFound):
+        ray.get(again.add_arms.remote("t2", exp, ["other"]))
+
+
 def test_posteriors_survive_kills_mid_stream(sampler_settings: Settings) -> None:
     settings = sampler_settings
     db = Database(settings.db_url)

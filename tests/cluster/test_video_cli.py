@@ -78,3 +78,41 @@ def test_invalid_batch_exits_2(batch_file, tmp_path):
     )
     res = CliRunner().invoke(app, ["batch", str(bad), "--no-ray"])
     assert res.exit_code == 2 and "#0" in res.output and "#1" in res.output
+
+
+def test_variants_without_ray(batch_file, tmp_path):
+    from core.db.engine import Database
+    from core.db.migrate import prepare
+
+    settings = get_settings()
+    db = Database(settings.db_url)
+    prepare(db, settings)
+    db.dispose()
+    media = tmp_path / "data" / "media"
+    square_clip(media / "s.mp4", duration_s=2.0, scene_cuts=1)
+    args = ["variants", "s.mp4", "-n", "2", "--cta", "Buy", "--no-ray", "--json"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    body = json.loads(res.output)
+    assert body["successful"] == 2 and {v["plan"]["cta"] for v in body["variants"]} == {"Buy"}
+    for v in body["variants"]:
+        assert probe(v["output_path"]).frame_count == v["plan"]["frames"]
+    refused = CliRunner().invoke(app, ["variants", "s.mp4", "--create-experiment", "--no-ray"])
+    assert refused.exit_code == 2 and "Thompson sampler" in refused.output
+    missing = CliRunner().invoke(app, ["variants", "--ad-id", "nope", "--no-ray"])
+    assert missing.exit_code == 2 and "unknown ad" in missing.output
+
+
+@pytest.mark.parametrize("tenant", ["cli", ".cli", "..cli", ".cli."])
+def test_no_tenant_can_name_the_clis_outputs_as_its_own(tmp_path, tenant):
+    from cluster.video_cli import CLI_OUTPUTS
+    from core.video.errors import PathNotAllowedError
+    from core.video.safety import MediaRoots, resolve_input
+
+    roots = MediaRoots(media_root=tmp_path / "media", output_root=tmp_path / "out")
+    (tmp_path / "media").mkdir()
+    made = tmp_path / "out" / CLI_OUTPUTS / "run" / "v.mp4"
+    made.parent.mkdir(parents=True)
+    made.write_bytes(b"x")
+    with pytest.raises(PathNotAllowedError):
+        resolve_input(roots, str(made), tenant)

@@ -13,6 +13,13 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
+from core.domain.video_scale import (
+    CUT_RATE_SCALE,
+    DURATION_SCALE_S,
+    MOTION_SCALE,
+    aspect_feature,
+    squash,
+)
 from core.video.analysis import find_cuts, frame_stats
 from core.video.config import get_video_config
 from core.video.io import probe, read_audio
@@ -45,11 +52,6 @@ class CreativeFeaturesConfig(OpConfig):
     dim: int | None = Field(None, ge=0, le=1024)
 
 
-def _squash(x: float, scale: float) -> float:
-    """``x / (x + scale)``: 0 → 0, ``scale`` → 0.5, ∞ → 1."""
-    return float(x / (x + scale)) if x > 0 else 0.0
-
-
 def feature_dict(ctx: OpContext) -> dict[str, float]:
     """Named features of the context's video."""
     info, vc = ctx.info, ctx.video_config
@@ -65,8 +67,8 @@ def feature_dict(ctx: OpContext) -> dict[str, float]:
     audio = read_audio(ctx.path) if info.has_audio else None
     lufs = integrated_loudness(audio) if audio is not None else float("-inf")
     return {
-        "duration": _squash(info.duration_s, 30.0),
-        "aspect": float(np.clip(math.log2(info.aspect) / 4 + 0.5, 0, 1)),
+        "duration": squash(info.duration_s, DURATION_SCALE_S),
+        "aspect": aspect_feature(info.aspect),
         "fps": float(min(info.fps / 60.0, 1.0)),
         "brightness_mean": float(st.brightness.mean()),
         "brightness_std": float(min(st.brightness.std() / 0.25, 1.0)),
@@ -74,10 +76,12 @@ def feature_dict(ctx: OpContext) -> dict[str, float]:
         "saturation": float(st.saturation.mean()),
         "colourfulness": float(st.colourfulness.mean()),
         "sharpness": float(np.clip(st.sharpness.mean(), 0, 1)),
-        "motion_mean": _squash(float(motion.mean()), 0.02),
-        "motion_std": _squash(float(motion.std()), 0.02),
-        "cut_rate": _squash(len(cuts) / info.duration_s, 0.5),
-        "hook_motion": _squash(float(st.motion[1:hook_n].mean()) if hook_n > 1 else 0.0, 0.02),
+        "motion_mean": squash(float(motion.mean()), MOTION_SCALE),
+        "motion_std": squash(float(motion.std()), MOTION_SCALE),
+        "cut_rate": squash(len(cuts) / info.duration_s, CUT_RATE_SCALE),
+        "hook_motion": squash(
+            float(st.motion[1:hook_n].mean()) if hook_n > 1 else 0.0, MOTION_SCALE
+        ),
         "hook_brightness": float(st.brightness[:hook_n].mean()),
         "has_audio": 1.0 if audio is not None else 0.0,
         "loudness": float(np.clip((lufs + 60) / 60, 0, 1)) if math.isfinite(lufs) else 0.0,

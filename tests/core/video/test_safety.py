@@ -63,3 +63,23 @@ def test_output_dirs_are_fresh_and_confined(tmp_path):
 )
 def test_safe_component(name, safe):
     assert safe_component(name) == safe
+
+
+def test_inputs_may_be_the_tenants_own_outputs(tmp_path):
+    from core.video.safety import MediaRoots, resolve_input
+
+    roots = MediaRoots(media_root=tmp_path / "media", output_root=tmp_path / "out")
+    (tmp_path / "media").mkdir()
+    mine = tmp_path / "out" / "acme" / "run" / "v.mp4"
+    theirs = tmp_path / "out" / "globex" / "run" / "v.mp4"
+    for f in (mine, theirs):
+        f.parent.mkdir(parents=True)
+        f.write_bytes(b"x")
+    os.symlink(theirs, mine.parent / "link.mp4")
+    assert resolve_input(roots, str(mine), "acme") == mine.resolve()
+    for bad in (str(theirs), str(mine.parent / "link.mp4"), "../out/acme/run/v.mp4"):
+        with pytest.raises(PathNotAllowedError):
+            resolve_input(roots, bad, "acme")
+    with pytest.raises(PathNotAllowedError, match="output folder"):
+        resolve_input(roots, str(theirs), "acme")
+

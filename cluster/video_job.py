@@ -4,7 +4,8 @@ Runs a batch of pro video operations (the body of ``POST /api/pro/batch``:
 ``{"operations": [{"type", "video_path", "config"}, ...], "parallel": true}``, or a bare list)
 as Ray tasks through ``serve_apps.video.batch`` (GPU-capable operations on GPU nodes when the
 cluster has them). Paths are relative to the media root (``media.media_root``, shared
-storage on a cluster); outputs go to ``<output_root>/jobs/<run id>/``. Every operation is
+storage on a cluster) or inside the tenant's own outputs; outputs go to the tenant's folder,
+``<output_root>/<tenant>/jobs/<run id>/``, as the API's runs do. Every operation is
 checked before any runs. Prints one ``RESULT `` line (the batch answer of SPEC §2 plus
 ``run_id`` and ``output_dir``; each result names the node it ran on). Exit codes
 (``core.job_entry``): 0 all succeeded, 3 some failed, 1 all failed, 2 a bad batch file.
@@ -24,6 +25,7 @@ from core.job_entry import JobArgumentParser, JobInputError, run_job
 from core.logs import configure_logging
 from core.settings import Settings
 from core.video import MediaRoots
+from core.video.safety import own_outputs
 from serve_apps.video.batch import batch_problems, parse_batch, run_batch_sync
 from serve_apps.video.tasks import RunContext
 
@@ -48,7 +50,7 @@ def run_batch_file(argv: list[str] | None) -> dict[str, Any]:
     run_id = uuid.uuid4().hex[:12]
     ctx = RunContext(
         roots=roots,
-        output_dir=roots.output_root / "jobs" / run_id,
+        output_dir=own_outputs(roots, tenant) / "jobs" / run_id,
         feature_dim=settings.memory.video_dim,
         tenant=tenant,
     )

@@ -45,7 +45,7 @@ def test_a_batch_runs_as_ray_tasks(
     assert (result["status"], result["total"], result["successful"]) == ("completed", 2, 2)
     trimmed = Path(result["results"][0]["output_path"])
     assert trimmed.is_relative_to(Path(result["output_dir"])) and probe(trimmed).frame_count == 10
-    assert result["output_dir"].endswith(f"/jobs/{result['run_id']}")
+    assert result["output_dir"].endswith(f"/outputs/default/jobs/{result['run_id']}")
     assert all(r["node_id"] for r in result["results"])
     assert result["results"][1]["operation"] == "hook_analysis"
 
@@ -87,4 +87,4 @@ def test_a_bad_batch_exits_2_before_anything_runs(
     assert code == 2 and result["status"] == "invalid" and message in result["error"], result
     if isinstance(body, list):
         assert [p.split(" ")[0] for p in result["problems"]] == ["#0", "#1"]
-    assert not (media.parent / "outputs" / "jobs").exists()
+    assert not (media.parent / "outputs").exists()

@@ -14,14 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from core.settings import get_settings
-from core.video import (
-    MediaRoots,
-    VideoError,
-    get_video_config,
-    operation_types,
-    run_operation,
-    validate_operation,
-)
+from core.video import MediaRoots, get_video_config, operation_types, run_operation
 
 # CLI batch outputs: a leading dot, which no tenant's folder can have (``safe_component``
 # strips it), so no API key can name these files as its own outputs.
@@ -33,29 +26,20 @@ console = Console()
 
 def _load(file: Path) -> tuple[list[Any], bool]:
     """Operations and ``parallel`` of a batch file (SPEC §2 body, or a bare list)."""
-    from serve_apps.video.batch import OperationSpec
+    from serve_apps.video.batch import parse_batch
 
     try:
-        raw = json.loads(file.read_text())
+        return parse_batch(json.loads(file.read_text()))
     except (OSError, json.JSONDecodeError) as exc:
         raise typer.BadParameter(f"cannot read {file}: {exc}") from exc
-    body = {"operations": raw} if isinstance(raw, list) else raw
-    try:
-        ops = [OperationSpec.model_validate(o) for o in body.get("operations", [])]
-    except ValidationError as exc:
-        raise typer.BadParameter(f"invalid operation in {file}: {exc}") from exc
-    if not ops:
-        raise typer.BadParameter(f"{file} has no operations")
-    return ops, bool(body.get("parallel", True))
+    except ValueError as exc:
+        raise typer.BadParameter(f"{file}: {exc}") from exc
 
 
 def _check(ops: list[Any], roots: MediaRoots) -> None:
-    problems = []
-    for i, op in enumerate(ops):
-        try:
-            validate_operation(op.type, op.video_path, op.config, roots)
-        except VideoError as exc:
-            problems.append(f"#{i} {op.type}: {exc}")
+    from serve_apps.video.batch import batch_problems
+
+    problems = batch_problems(ops, roots)
     if problems:
         for p in problems:
             console.print(f"[red]{p}[/red]")

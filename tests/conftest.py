@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -20,6 +21,19 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 # The orchestrator of the session's app runs cycles on demand only: a scheduled cycle would
 # refold experiments and queue changes under other tests' feet (the schedule has its tests).
 os.environ.setdefault("ADCLUSTER_LEARNING__SCHEDULE__ENABLED", "false")
+
+
+@pytest.fixture(autouse=True)
+def _adcluster_logger_restored() -> Iterator[None]:
+    """Entry points called in-process (``main([...])``) configure the ``adcluster`` logger with
+    a handler on the test's captured stderr; put the logger back, so that no later test finds
+    a handler on a closed stream or log lines in a CLI's output."""
+    logger = logging.getLogger("adcluster")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:] = saved[0]
+    logger.setLevel(saved[1])
+    logger.propagate = saved[2]
 
 
 def free_port() -> int:

@@ -85,6 +85,7 @@ def train_trial(
     booster: xgb.Booster | None = None
     best_loss, best_rounds = float("inf"), 0
     cpu_start = time.process_time()
+    node_id = ray.get_runtime_context().get_node_id()  # where the trial ran (GPU node or not)
     for done in range(step, max_rounds + step, step):
         booster = xgb.train(xparams, dtrain, num_boost_round=step, xgb_model=booster)
         loss = loss_of(kind, booster.inplace_predict(valid.x), valid)
@@ -97,6 +98,7 @@ def train_trial(
                 "best_loss": best_loss,
                 "best_rounds": best_rounds,
                 "device": device,
+                "node_id": node_id,
                 "cpu_s": time.process_time() - cpu_start,
             }
         )
@@ -176,6 +178,7 @@ def search(
                 "rounds": m.get("rounds"),
                 "best_rounds": m.get("best_rounds"),
                 "device": m.get("device", device),
+                "node_id": m.get("node_id"),
                 "stopped_early": (m.get("rounds") or 0) < config.max_rounds,
                 "error": str(result.error).splitlines()[0] if result.error else None,
             }

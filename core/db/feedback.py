@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -271,3 +271,41 @@ def record_feedback_groups(
         for i, result in zip(positions, results, strict=True):
             out[i] = result
     return [r for r in out if r is not None]
+
+
+def stored_snapshots(
+    conn: Connectable, tenant_id: str, rows: list[FeedbackRow]
+) -> set[tuple[str, datetime]]:
+    """The ``(ad_id, observed_at)`` of ``rows`` already stored for the tenant (one SELECT over
+    the rows' ads and time span, served by ``ix_performance_metrics_tenant_ad``)."""
+    times = [r.observed_at for r in rows if r.observed_at is not None]
+    if not times:
+        return set()
+    stmt = select(_METRICS.c.ad_id, _METRICS.c.observed_at).where(
+        _METRICS.c.tenant_id == tenant_id,
+        _METRICS.c.ad_id.in_(sorted({r.ad_id for r in rows})),
+        _METRICS.c.observed_at >= min(times),
+        _METRICS.c.observed_at <= max(times),
+    )
+    return {(ad_id, at) for ad_id, at in conn.execute(stmt).all()}
+
+
+def record_new_feedback(
+    conn: Connectable, rows: list[FeedbackRow], *, tenant_id: str, rule: WinnerRule
+) -> tuple[list[FeedbackResult], int]:
+    """:func:`record_feedback` for the rows whose snapshot (ad, ``observed_at``) is not stored
+    yet; returns their results and how many were skipped. Re-importing a file adds nothing.
+
+    Imports of one tenant take turns (a transaction-scoped advisory lock on PostgreSQL;
+    SQLite's writers are serialised already), so two imports of the same file cannot both
+    find a snapshot missing. Rows without ``observed_at`` cannot be matched: always stored.
+    """
+    if _dialect(conn) == "postgresql":
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+            {"k": f"adc-import:{tenant_id}"},
+        )
+    stored = stored_snapshots(conn, tenant_id, rows)
+    new = [r for r in rows if (r.ad_id, r.observed_at) not in stored]
+    results = record_feedback(conn, new, tenant_id=tenant_id, rule=rule, with_ids=False)
+    return results, len(rows) - len(new)

@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import ray
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from core.video import canonical_type
+from core.video import MediaRoots, VideoError, canonical_type, validate_operation
 from serve_apps.video.tasks import RunContext, cluster_has_gpu, crashed, submit
 
 
@@ -37,6 +37,34 @@ class BatchResult(BaseModel):
     results: list[dict[str, Any]]
     total: int
     successful: int
+
+
+def parse_batch(raw: Any) -> tuple[list[OperationSpec], bool]:
+    """Operations and ``parallel`` of a batch: the SPEC §2 body (``{"operations": [...],
+    "parallel": true}``) or a bare list; ``ValueError`` naming the first bad operation."""
+    body = {"operations": raw} if isinstance(raw, list) else raw
+    if not isinstance(body, dict) or not isinstance(body.get("operations", []), list):
+        raise ValueError('expected {"operations": [...], "parallel": true} or a list')
+    try:
+        ops = [OperationSpec.model_validate(o) for o in body.get("operations", [])]
+    except ValidationError as exc:
+        raise ValueError(f"invalid operation: {exc}") from exc
+    if not ops:
+        raise ValueError("no operations")
+    return ops, bool(body.get("parallel", True))
+
+
+def batch_problems(
+    ops: Sequence[OperationSpec], roots: MediaRoots, tenant: str = "default"
+) -> list[str]:
+    """Static problems of each operation (type, config, path confinement), as ``#i type: …``."""
+    problems = []
+    for i, op in enumerate(ops):
+        try:
+            validate_operation(op.type, op.video_path, op.config, roots, tenant)
+        except VideoError as exc:
+            problems.append(f"#{i} {op.type}: {exc}")
+    return problems
 
 
 def batch_status(results: Sequence[dict[str, Any]]) -> str:

@@ -1,4 +1,4 @@
-"""CTR scoring with @serve.batch vs one model call per prediction; Tune trials parallel vs serial.
+"""CTR scoring over HTTP, batched vs a CtrModel call per request; Tune trials parallel vs serial.
 
 * ``tune_parallel_vs_sequential``: the same 8 trials (same sampled configurations, no early
   stopping so both sides do the same work) with ``max_concurrent_trials`` 2 vs 1 on this

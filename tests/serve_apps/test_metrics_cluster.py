@@ -51,6 +51,24 @@ def wait_for(check: Callable[[], bool], what: str, timeout_s: float = WAIT_S) ->
         time.sleep(0.25)
 
 
+def settled(gateway_url: str, *names: str, quiet_s: float = 3.0) -> dict[str, dict[tuple, float]]:
+    """A scrape whose ``names`` series no longer change for ``quiet_s`` (longer than Ray's
+    report interval plus the route's cache): what earlier tests recorded has all arrived."""
+
+    def part(scraped: dict[str, dict[tuple, float]]) -> dict[str, dict[tuple, float]]:
+        return {n: scraped.get(n, {}) for n in names}
+
+    last = scrape(gateway_url)
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        time.sleep(quiet_s)
+        now = scrape(gateway_url)
+        if part(now) == part(last):
+            return now
+        assert time.monotonic() < deadline, "metrics never settled"
+        last = now
+
+
 def per_worker(name: str, **labels: str) -> dict[str, float]:
     """One series in Ray's own export, by the process (WorkerId) that recorded it."""
     out: dict[str, float] = {}
@@ -101,7 +119,12 @@ def test_two_replicas_requests_are_summed_in_one_series(gateway_url: str) -> Non
 def test_a_learning_cycle_duration_is_recorded(gateway_url: str, tenant_client: Client) -> None:
     name = "adcluster_learning_cycle_duration_seconds"
     labels = {"trigger": "api", "status": "completed"}
-    before = scrape(gateway_url)
+    before = settled(  # a cycle of an earlier test may still be on its way
+        gateway_url,
+        f"{name}_count",
+        f"{name}_sum",
+        "adcluster_learning_loop_duration_seconds_count",
+    )
     key = tuple(sorted(labels.items()))
     count0 = before.get(f"{name}_count", {}).get(key, 0.0)
     sum0 = before.get(f"{name}_sum", {}).get(key, 0.0)
@@ -111,15 +134,17 @@ def test_a_learning_cycle_duration_is_recorded(gateway_url: str, tenant_client: 
     r = tenant_client().post("/api/ml/self-learning-cycle", json={"wait_s": 60})
     assert r.status_code == 200 and r.json()["status"] == "completed", r.text
     duration = r.json()["duration_seconds"]
-    wait_for(lambda: value(gateway_url, f"{name}_count", **labels) == count0 + 1, "the cycle")
-    assert abs(value(gateway_url, f"{name}_sum", **labels) - sum0 - duration) < 1e-6
-    loops = value(
-        gateway_url,
-        "adcluster_learning_loop_duration_seconds_count",
-        loop="winner_refresh",
-        status="completed",
-    )
-    assert loops == loops0 + 1
+
+    def recorded() -> bool:  # the series may reach the scrape one report apart
+        now = scrape(gateway_url)
+        count = now.get(f"{name}_count", {}).get(key, 0.0)
+        total = now.get(f"{name}_sum", {}).get(key, 0.0)
+        loops = now.get("adcluster_learning_loop_duration_seconds_count", {}).get(loop_key, 0.0)
+        return (
+            count == count0 + 1 and abs(total - sum0 - duration) < 1e-6 and loops == loops0 + 1
+        )
+
+    wait_for(recorded, "the cycle, its duration and its loops")
 
 
 def test_an_executor_outcome_is_recorded(gateway_url: str, app_settings: Settings) -> None:

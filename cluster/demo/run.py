@@ -210,9 +210,9 @@ def _run(
         history.models = models(settings, tenant, training)
         history.cycles = dict(Counter(h.cycle_status for h in history.hours))
         history.changes = change_counts(settings, tenant)
-        history.phases = {**phases.seconds, "report": 0.0, "total": phases.total()}
+        history.phases = {**phases.seconds, "total before the report": phases.total()}
         report = write_report(history, settings.data_path / config.report.folder)
-    history.phases.update(report=phases.seconds["report"], total=phases.total())
+    history.phases = {**phases.seconds, "total": phases.total()}
     history.write(report.parent / "history.json")  # with the report's own time
     print_summary(console, history, report)
     console.print(f"API: {running.url}  docs: {running.url}/docs  experiment: {experiment}")

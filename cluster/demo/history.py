@@ -70,7 +70,7 @@ class History:
     changes: dict[str, int] = field(default_factory=dict)  # the tenant's changes by status
     cycles: dict[str, int] = field(default_factory=dict)  # cycles by status
     last_cycle: dict[str, Any] = field(default_factory=dict)
-    baseline_matched_until_h: int | None = None  # the two markets agreed up to this hour
+    markets_differ_from_h: int | None = None  # first hour whose insights differed
 
     @property
     def lift(self) -> float:

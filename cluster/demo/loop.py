@@ -118,8 +118,8 @@ def run_hours(
     for h in range(hours):
         at = markets.advance(1)
         live, base = markets.totals(ads)
-        if history.baseline_matched_until_h is None and live.by_ad != base.by_ad:
-            history.baseline_matched_until_h = h
+        if history.markets_differ_from_h is None and live.by_ad != base.by_ad:
+            history.markets_differ_from_h = h
         winners = 0
         items = feedback_items(live, at.isoformat())
         if items:

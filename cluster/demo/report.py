@@ -189,7 +189,7 @@ def summary_rows(history: History) -> list[list[Any]]:
         ["changes by status", ", ".join(f"{k} {v}" for k, v in history.changes.items())],
         ["winners in the winner memory", last.winners_indexed],
         ["champion CTR model", champion],
-        ["markets identical until (hour)", history.baseline_matched_until_h],
+        ["first hour the two markets differed", history.markets_differ_from_h],
     ]
 
 

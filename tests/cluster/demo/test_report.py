@@ -65,7 +65,7 @@ def synthetic_history(hours: int = 30, creatives: int = 4) -> History:
             {"name": "auto_promotion", "status": "completed", "counts": {"changes_queued": 2}}
         ]
     }
-    history.baseline_matched_until_h = 1
+    history.markets_differ_from_h = 1
     return history
 
 

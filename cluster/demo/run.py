@@ -10,6 +10,7 @@ clock, which an ad platform would own.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import Counter
@@ -33,6 +34,8 @@ from cluster.demo.loop import Training, run_hours
 from cluster.demo.market import Markets
 from cluster.demo.report import write_report
 from core.settings import Settings
+
+log = logging.getLogger("adcluster.demo")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Phases:
             yield
         finally:
             self.seconds[name] = round(time.perf_counter() - t, 1)
+            log.info("demo phase done", extra={"phase": name, "seconds": self.seconds[name]})
 
     def total(self) -> float:
         return round(time.perf_counter() - self._t0, 1)
@@ -109,9 +113,6 @@ def _run(
     import ray
 
     from cluster import runtime
-    from core.db.engine import Database
-    from core.db.keys import create_key, ensure_first_key
-    from core.db.migrate import ensure_tenant
 
     if ray.is_initialized():
         raise RuntimeError("the demo starts its own Ray instance: run it in a fresh process")
@@ -125,19 +126,7 @@ def _run(
         running = runtime.up(settings, "local", port=options.port)
     console.print(f"gateway at [bold]{running.url}[/bold] (OpenAPI docs at {running.url}/docs)")
     wall = datetime.now(UTC)
-    tenant = f"demo-{wall:%Y%m%d-%H%M%S}"
-    db = Database(settings.db_url)
-    try:
-        first = ensure_first_key(db, settings)
-        ensure_tenant(db, tenant, name="adcluster demo")
-        key = create_key(db, tenant_id=tenant, name="demo", rate_limit_per_min=0)
-    finally:
-        db.dispose()
-    if first:
-        console.print(
-            f"first API key of tenant {settings.tenant_id} (shown once): [bold]{first}[/bold]"
-        )
-    console.print(f"the demo's tenant [bold]{tenant}[/bold], API key: [bold]{key}[/bold]")
+    tenant, key = open_tenant(settings, console, wall)
     api = Api(running.url, key)
     progress = Progress(
         TextColumn("{task.description}"),
@@ -154,22 +143,7 @@ def _run(
         max_rounds=config.training.max_rounds,
     )
     with progress:
-        task = progress.add_task("generate videos", total=c.creatives, note="")
-        with phases("generate videos"):
-            media_root = settings.resolve(settings.media.media_root)
-            made = []
-            for i in range(c.creatives):
-                made += creative_mod.generate(media_root, f"demo/{tenant}", 1, c.seed, first=i)
-                progress.advance(task)
-        task = progress.add_task("creative_features (Ray tasks)", total=c.creatives, note="")
-        with phases("creative features"):
-            made = creative_mod.measure(
-                api,
-                made,
-                batch_size=config.video.batch_size,
-                timeout_s=config.video.timeout_s,
-                on_done=lambda n: progress.update(task, completed=n),
-            )
+        made = make_creatives(api, settings, config, tenant, progress, phases)
         task = progress.add_task("launch ads (safe executor)", total=c.creatives, note="")
         with phases("launch"):
             markets = Markets(settings, tenant, start, c.seed)
@@ -225,6 +199,57 @@ def _run(
             pass
     api.close()
     return {"url": running.url, "report": str(report), "lift": history.lift, "tenant": tenant}
+
+
+def open_tenant(settings: Settings, console: Console, wall: datetime) -> tuple[str, str]:
+    """A tenant of this run's own and its API key (printed), and the default tenant's first
+    key if it never had one."""
+    from core.db.engine import Database
+    from core.db.keys import create_key, ensure_first_key
+    from core.db.migrate import ensure_tenant
+
+    tenant = f"demo-{wall:%Y%m%d-%H%M%S}"
+    db = Database(settings.db_url)
+    try:
+        first = ensure_first_key(db, settings)
+        ensure_tenant(db, tenant, name="adcluster demo")
+        key = create_key(db, tenant_id=tenant, name="demo", rate_limit_per_min=0)
+    finally:
+        db.dispose()
+    if first:
+        console.print(
+            f"first API key of tenant {settings.tenant_id} (shown once): [bold]{first}[/bold]"
+        )
+    console.print(f"the demo's tenant [bold]{tenant}[/bold], API key: [bold]{key}[/bold]")
+    return tenant, key
+
+
+def make_creatives(
+    api: Api,
+    settings: Settings,
+    config: DemoConfig,
+    tenant: str,
+    progress: Progress,
+    phases: Phases,
+) -> list[creative_mod.Creative]:
+    """The clips under the media root, then their ``creative_features`` over HTTP."""
+    n, seed = config.campaign.creatives, config.campaign.seed
+    task = progress.add_task("generate videos", total=n, note="")
+    with phases("generate videos"):
+        media_root = settings.resolve(settings.media.media_root)
+        made = []
+        for i in range(n):
+            made += creative_mod.generate(media_root, f"demo/{tenant}", 1, seed, first=i)
+            progress.advance(task)
+    task = progress.add_task("creative_features (Ray tasks)", total=n, note="")
+    with phases("creative features"):
+        return creative_mod.measure(
+            api,
+            made,
+            batch_size=config.video.batch_size,
+            timeout_s=config.video.timeout_s,
+            on_done=lambda done: progress.update(task, completed=done),
+        )
 
 
 def models(settings: Settings, tenant: str, training: Training) -> list[ModelRow]:

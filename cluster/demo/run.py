@@ -93,11 +93,12 @@ def check_simulator_only() -> None:
 
 
 def simulated_start(config: DemoConfig, now: datetime) -> datetime:
-    """Launch time: the campaign's last simulated hour ends ``start_margin_h`` before now."""
+    """Launch time: midnight UTC (the same hours of the day for every run of a seed) late
+    enough that the campaign ends at least ``start_margin_h`` before ``now``."""
     c = config.campaign
     launch_h = math.ceil(c.creatives / c.launch_per_hour) - 1
-    hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    return hour - timedelta(hours=launch_h + c.days * 24 + c.start_margin_h)
+    latest = now.astimezone(UTC) - timedelta(hours=launch_h + c.days * 24 + c.start_margin_h)
+    return latest.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def run_demo(settings: Settings, *, console: Console, options: DemoOptions) -> dict[str, Any]:

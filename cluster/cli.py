@@ -8,6 +8,7 @@ import time
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from core.config import ConfigError
 from core.logs import configure_logging
@@ -33,7 +34,7 @@ for _module, _name, _help in SUBCOMMANDS:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")  # a message may hold [brackets]
     return typer.Exit(code)
 
 

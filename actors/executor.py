@@ -57,14 +57,16 @@ class SafeExecutor:
         self.config = ExecutorConfig.load()
         self.db = Database(self.settings.db_url)
         self.worker = worker_id or _actor_name() or f"executor-{os.getpid()}"
+        platforms = PlatformRegistry(
+            self.config, PlatformsConfig.load(), simulator=market_proxies(self.settings)
+        )
         self.engine = ChangeExecutor(
             self.db,
             worker=self.worker,
             config=self.config,
             policy=load_policy(),
-            platform_for=PlatformRegistry(
-                self.config, PlatformsConfig.load(), simulator=market_proxies(self.settings)
-            ),
+            platform_for=platforms,
+            clock=platforms.clock(self.db),
         )
         self.metrics = ActorMetrics(
             self.settings.metrics,

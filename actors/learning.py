@@ -48,6 +48,7 @@ class LearningOrchestrator:
         self.platforms = PlatformRegistry(
             ExecutorConfig.load(), PlatformsConfig.load(), simulator=market_proxies(self.settings)
         )
+        self.clock = self.platforms.clock(self.db)  # a stepped simulator's time, or the wall's
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cycle")
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -143,6 +144,10 @@ class LearningOrchestrator:
         }
 
     def _context(self, tenant_id: str, cycle_id: str) -> CycleContext:
+        clock = utcnow
+        if self.platforms.stepped_clock:  # the market stands still while the cycle runs
+            at = self.clock(tenant_id)
+            clock = lambda: at  # noqa: E731
         return CycleContext(
             db=self.db,
             settings=self.settings,
@@ -151,6 +156,7 @@ class LearningOrchestrator:
             cycle_id=cycle_id,
             platform_for=self.platforms,
             hooks=self._hooks(),
+            clock=clock,
         )
 
     def _run(self, tenant_id: str, cycle_id: str) -> None:

@@ -6,7 +6,7 @@ the whole cluster, so what the executor changes is what the actuals fetcher read
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import ray
@@ -43,6 +43,14 @@ class MarketSimulatorActor:
 
     def call(self, tenant_id: str, method: str, *args: Any, **kwargs: Any) -> Any:
         return self.markets.call(tenant_id, method, *args, **kwargs)
+
+    def open(self, tenant_id: str, start: datetime, seed: int | None = None) -> datetime:
+        """A new stepped market for the tenant at ``start`` (``LiveMarkets.open``)."""
+        return self.markets.open(tenant_id, start, seed)
+
+    def advance(self, tenant_id: str, hours: int) -> datetime:
+        """Run the tenant's stepped market ``hours`` hours; its new time."""
+        return self.markets.advance(tenant_id, hours)
 
 
 class MarketProxy(AdPlatform):

@@ -8,6 +8,7 @@ import time
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from core.config import ConfigError
 from core.logs import configure_logging
@@ -33,7 +34,7 @@ for _module, _name, _help in SUBCOMMANDS:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")  # a message may hold [brackets]
     return typer.Exit(code)
 
 
@@ -134,15 +135,24 @@ def down(
 def demo(
     port: int | None = typer.Option(None, help="HTTP port of the gateway."),
     keep_running: bool = typer.Option(False, help="Keep serving after the demo."),
+    days: int | None = typer.Option(None, help="Simulated days (configs/demo.yaml: 7)."),
+    creatives: int | None = typer.Option(None, help="Creatives, 10 or more (demo.yaml: 24)."),
+    seed: int | None = typer.Option(None, help="Videos, copy and market (demo.yaml: 7)."),
 ) -> None:
-    """The main job: local Ray, SQLite, simulator; a demo campaign end to end."""
-    from cluster.demo import run_demo
+    """The main job: local Ray, SQLite, the market simulator; a campaign end to end, with a
+    report (docs/demo.md)."""
+    from cluster.demo import DemoOptions, run_demo
 
     settings = _settings()
+    options = DemoOptions(
+        creatives=creatives, days=days, seed=seed, port=port, keep_running=keep_running
+    )
     try:
-        run_demo(settings, console=console, keep_running=keep_running, port=port)
+        run_demo(settings, console=console, options=options)
+    except ConfigError as exc:
+        raise fail(f"invalid demo settings: {exc}", code=2) from exc
     except Exception as exc:
-        raise fail(f"demo failed: {exc}") from exc
+        raise fail(f"demo failed: {type(exc).__name__}: {exc}") from exc
 
 
 @app.command()

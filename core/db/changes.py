@@ -220,9 +220,11 @@ def mark_sending(
     applied_value: Any,
     decision: str,
     lease_s: float,
+    effective_at: datetime | None = None,
 ) -> bool:
     """Before the platform call: record what is about to be sent (and renew the lease).
-    False when this worker no longer holds the claim (send nothing then)."""
+    False when this worker no longer holds the claim (send nothing then). ``effective_at``:
+    when the change takes effect, the time the safety caps count it at (default now)."""
     now = utcnow()
     result = session.execute(
         update(PendingAdChange)
@@ -233,7 +235,7 @@ def mark_sending(
             applied_value=applied_value,
             decision=decision,
             dry_run=False,
-            applied_at=now,  # tentative: in-flight changes count against the caps
+            applied_at=effective_at or now,  # tentative: in-flight changes count against the caps
             leased_until=now + timedelta(seconds=lease_s),
             updated_at=now,
         )
@@ -254,10 +256,13 @@ def finish(
     response: Any = None,
     error: str | None = None,
     note: str | None = None,
+    effective_at: datetime | None = None,
     **fields: Any,
 ) -> bool:
     """Close a claimed change (``applied`` / ``rejected`` / ``failed``) and write its audit
-    row, in the caller's transaction. False (and nothing written) when the claim was lost."""
+    row, in the caller's transaction. False (and nothing written) when the claim was lost.
+    ``effective_at``: when an applied change took effect (default now; the safety caps count
+    it then)."""
     now = utcnow()
     values: dict[str, Any] = {
         "status": status,
@@ -268,7 +273,7 @@ def finish(
         **fields,
     }
     if status == "applied":
-        values["applied_at"] = now
+        values["applied_at"] = effective_at or now
         values["result"] = _jsonable(response)
     elif "applied_at" not in fields:
         values["applied_at"] = None

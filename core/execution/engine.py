@@ -63,7 +63,9 @@ class _Send:
 
 class ChangeExecutor:
     """One worker (``worker``: its id, stable across restarts). ``crash``: a test hook called
-    at ``claimed``, ``marked`` and ``sent``; raising there is a worker that dies."""
+    at ``claimed``, ``marked`` and ``sent``; raising there is a worker that dies. ``clock``:
+    the time a tenant's changes take effect at, which the safety caps count (default the
+    wall clock; a stepped simulator's own time: ``PlatformRegistry.clock``)."""
 
     def __init__(
         self,
@@ -74,8 +76,11 @@ class ChangeExecutor:
         policy: SafetyPolicy,
         platform_for: PlatformFor,
         crash: Callable[[str], None] | None = None,
+        clock: Callable[[str], datetime] | None = None,
     ) -> None:
         self.db = database
+        self.clock = clock or _wall_clock
+        self._at: dict[str, datetime] = {}
         self.worker = worker
         self.config = config
         self.policy = policy
@@ -97,6 +102,9 @@ class ChangeExecutor:
                 reclaim_own=self._first,  # a restarted worker takes back what it held
             )
         self._first = False
+        # each tenant's time for this round, read before any transaction opens (a stepped
+        # simulator's time is in the database, and SQLite has one writer)
+        self._at = {t: self.clock(t) for t in {c.tenant_id for c in batch}}
         self._hook("claimed")
         states = self._read(batch) if self.config.graph_batch else {}
         sends: list[_Send] = []
@@ -214,6 +222,7 @@ class ChangeExecutor:
                     dry_run=True,
                     old_value=current,
                     applied_value=value,
+                    effective_at=self._at[change.tenant_id],
                 )
                 self.processed["dry_run"] += 1
                 return None
@@ -225,6 +234,7 @@ class ChangeExecutor:
                 applied_value=value,
                 decision=decision.verdict.value,
                 lease_s=self.config.lease_s,
+                effective_at=self._at[change.tenant_id],
             )
         return _Send(change, platform, value, current) if held else None
 
@@ -244,7 +254,7 @@ class ChangeExecutor:
             self.processed["rejected"] += 1
             return None
         cfg = self.policy.config
-        now = utcnow()
+        now = self._at[change.tenant_id]
         since = now - timedelta(hours=max(cfg.action_window_h, cfg.velocity_window_h))
         hist = db.history(
             s, tenant_id=change.tenant_id, campaign_id=change.campaign_id, since=since
@@ -288,6 +298,7 @@ class ChangeExecutor:
                 after=now_value,
                 response={"read_back": True},
                 note="recovered: the platform already had it",
+                effective_at=change.applied_at,
             )
             self.processed["recovered"] += 1
             return True
@@ -351,6 +362,7 @@ class ChangeExecutor:
         with self.db.session() as s:
             for item, out in results:
                 c = item.change
+                at = self._at[c.tenant_id]
                 if isinstance(out, ApplyResult):
                     ok = db.finish(
                         s,
@@ -361,6 +373,7 @@ class ChangeExecutor:
                         before=item.old_value,
                         after=out.value,
                         response=dict(out.response),
+                        effective_at=at,
                     )
                     if ok and c.kind == "status" and c.ad_id and c.object_id == c.ad_id:
                         _ad_status(s, c.tenant_id, c.ad_id, str(out.value))
@@ -382,9 +395,10 @@ class ChangeExecutor:
                         after=body,
                         response=body,
                         ad_id=out.ad_id,
+                        effective_at=at,
                     )
                     if ok:
-                        _remember_ad(s, item, out)
+                        _remember_ad(s, item, out, launched_at=at)
                     self.processed["applied"] += ok
                 else:
                     retry.append((c, out))
@@ -427,9 +441,13 @@ class ChangeExecutor:
         return max((due - (now or utcnow())).total_seconds(), 0.0)
 
 
-def _remember_ad(session: Any, item: _Send, out: PublishResult) -> None:
-    """A published ad joins the tenant's ads (and its creative), so the learning cycle
-    fetches its delivery and can act on it."""
+def _wall_clock(_tenant_id: str) -> datetime:
+    return utcnow()
+
+
+def _remember_ad(session: Any, item: _Send, out: PublishResult, *, launched_at: datetime) -> None:
+    """A published ad joins the tenant's ads (and its creative), launched at ``launched_at``,
+    so the learning cycle fetches its delivery and can act on it."""
     from core.db.ads import CreativeSpec, upsert_ad
     from core.video.ops.creative_features import FEATURE_NAMES
 
@@ -439,6 +457,7 @@ def _remember_ad(session: Any, item: _Send, out: PublishResult) -> None:
         session,
         tenant_id=c.tenant_id,
         ad_id=out.ad_id,
+        launched_at=launched_at,
         creative=CreativeSpec(
             creative_id=out.creative_id,
             video_id=out.video_id,

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
+from core.db.engine import Database
+from core.db.models import utcnow
 from core.execution.config import ExecutorConfig
 from core.platforms.base import AdPlatform
 from core.platforms.config import PlatformsConfig
@@ -36,6 +39,26 @@ class PlatformRegistry:
 
     def uses_meta(self, tenant_id: str) -> bool:
         return self.platforms.adapter == "meta" or tenant_id in self.executor.meta_tenants
+
+    @property
+    def stepped_clock(self) -> bool:
+        """True when simulated markets move only when told (``simulator.clock: stepped``)."""
+        return self.platforms.simulator.clock == "stepped"
+
+    def clock(self, db: Database) -> Callable[[str], datetime]:
+        """``clock(tenant_id)``: the time a tenant's changes and learning cycles act at. The
+        wall clock, except with ``simulator.clock: stepped``, where a tenant the simulator
+        serves acts at its market's time (saved in ``db``; the wall clock until it has one)."""
+        if not self.stepped_clock:
+            return lambda _tenant_id: utcnow()
+        from core.platforms.live_market import market_time
+
+        def now(tenant_id: str) -> datetime:
+            if self.uses_meta(tenant_id):
+                return utcnow()
+            return market_time(db, tenant_id) or utcnow()
+
+        return now
 
     def __call__(self, tenant_id: str, account_id: str) -> AdPlatform:
         meta = self.uses_meta(tenant_id)

@@ -49,8 +49,9 @@ class CycleContext:
     cycle_id: str
     platform_for: PlatformFor | None = None
     hooks: CycleHooks = field(default_factory=CycleHooks)
-    clock: Callable[[], datetime] = utcnow
+    clock: Callable[[], datetime] = utcnow  # the time the loops act at (a simulated market's)
     shared: dict[str, Any] = field(default_factory=dict)  # read once, used by several loops
+    wall_clock: Callable[[], datetime] = utcnow  # the cycle's own record: heartbeats, completion
 
     def now(self) -> datetime:
         return self.clock()

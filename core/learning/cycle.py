@@ -89,7 +89,9 @@ def run_cycle(
             between(name)
         steps.append(run_step(ctx, name, loop))
         with ctx.db.session() as s:
-            if not repo.record_steps(s, ctx.cycle_id, owner=owner, steps=steps, now=ctx.now()):
+            if not repo.record_steps(
+                s, ctx.cycle_id, owner=owner, steps=steps, now=ctx.wall_clock()
+            ):
                 log.warning("cycle taken away mid-run", extra={"cycle_id": ctx.cycle_id})
                 return "failed"
     status = cycle_status(steps)
@@ -101,7 +103,7 @@ def run_cycle(
             status=status,
             steps=steps,
             error=None if status == "completed" else "some loops failed",
-            now=ctx.now(),
+            now=ctx.wall_clock(),
         )
     log.info(
         "learning cycle finished",

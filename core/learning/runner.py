@@ -54,7 +54,7 @@ def run_here(
                 status="failed",
                 steps=[],
                 error=f"{type(exc).__name__}: {exc}",
-                now=ctx.now(),
+                now=ctx.wall_clock(),
             )
         raise
     with db.session() as s:

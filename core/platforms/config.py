@@ -47,6 +47,7 @@ class SimulatorConfig(ConfigModel):
     fatigue_floor: float = Field(ge=0, le=1)
     minor_per_major: int = Field(ge=1)
     live_hours_per_hour: float = Field(gt=0)
+    clock: Literal["live", "stepped"]
 
 
 class PlatformsConfig(ConfigModel):

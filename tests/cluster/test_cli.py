@@ -45,3 +45,17 @@ def test_misspelt_setting_names_the_variable(monkeypatch) -> None:  # type: igno
     monkeypatch.setenv("ADCLUSTER_WINER__MIN_CTR", "0.1")
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 2 and "ADCLUSTER_WINER__MIN_CTR" in result.output
+
+
+def test_an_error_with_brackets_is_printed_as_it_is(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import cluster.cli as cli
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("[ALERT] cannot bind socket [/tmp/haproxy.cfg:73]")
+
+    monkeypatch.setattr("cluster.demo.run_demo", broken)
+    result = runner.invoke(cli.app, ["demo"])
+    assert result.exit_code == 1
+    assert "demo failed: RuntimeError: [ALERT] cannot bind socket [/tmp/haproxy.cfg:73]" in (
+        result.output.replace("\n", "")
+    )

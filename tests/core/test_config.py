@@ -23,6 +23,7 @@ def shipped_models() -> dict[str, type[BaseModel]]:
     from ray.serve.schema import ServeDeploySchema
 
     from actors.catalogue import Catalogue
+    from cluster.demo.config import DemoConfig
     from core.domain.pipeline import PipelinesFile
     from core.domain.roas import RoasFile
     from core.domain.safety import SafetyConfig
@@ -53,6 +54,7 @@ def shipped_models() -> dict[str, type[BaseModel]]:
         "learning_analytics.yaml": LearningAnalyticsConfig,
         "allocation.yaml": AllocationConfig,
         "ope.yaml": OpeConfig,
+        "demo.yaml": DemoConfig,
     }
 
 

@@ -112,6 +112,7 @@ class LearningWorld:
             platform_for=self.platform_for,
             hooks=kw.pop("hooks", self.hooks),
             clock=self.now,
+            wall_clock=self.now,  # cycles start at simulated times here (see cycle())
         )
 
     def executor(self) -> ChangeExecutor:

@@ -65,3 +65,34 @@ def test_errors_and_unknown_methods(db: Database) -> None:
     assert isinstance(as_error(out[0]), NotFoundError)
     with pytest.raises(ValueError, match="unknown market method"):
         m.call("t", "_step_hour")
+
+
+def test_a_stepped_market_moves_only_when_told(db: Database) -> None:
+    """``clock: stepped`` (the demo): opened at a chosen hour, run by ``advance``, its time
+    saved where the executor and the learning cycle read it."""
+    from core.platforms.live_market import market_time
+
+    clock = Clock()
+    config = PlatformsConfig.load().simulator.model_copy(update={"clock": "stepped"})
+    m = LiveMarkets(db, config, clock)
+    start = datetime(2026, 2, 20, tzinfo=UTC)
+    assert m.open("t1", start, seed=3) == start and market_time(db, "t1") == start
+    with pytest.raises(ValueError, match="already has a market"):
+        m.open("t1", start)
+    with pytest.raises(ValueError, match="whole hour"):
+        m.open("t2", start + timedelta(minutes=5))
+    c = m.call("t1", "create_campaign", "c")
+    adset = m.call("t1", "create_adset", c, 20_000)
+    ad = m.call("t1", "create_ad", AdSpec(adset, "/m/v.mp4", "ad", "k1", status="ACTIVE"))
+    clock.now += timedelta(days=3)  # the wall clock moves the market no more
+    assert m.call("t1", "now") == start
+    assert m.advance("t1", 5) == start + timedelta(hours=5)
+    assert market_time(db, "t1") == start + timedelta(hours=5)
+    again = LiveMarkets(db, config, clock)  # a restarted actor carries on where it was
+    assert again.call("t1", "now") == start + timedelta(hours=5)
+    rows = again.call("t1", "insights", [ad.ad_id], start.date(), start.date())
+    assert rows and rows[0].impressions > 0
+    assert market_time(db, "nobody") is None
+    live = LiveMarkets(db, PlatformsConfig.load().simulator, clock)
+    with pytest.raises(ValueError, match="stepped"):
+        live.advance("t1", 1)

@@ -6,7 +6,7 @@ Arm rows are a derived view: the sampler actor refolds them from ``performance_m
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -156,20 +156,35 @@ def list_arms(session: Session, *, tenant_id: str, experiment_id: str) -> list[E
     )
 
 
+def _grouped(
+    session: Session,
+    ids: Sequence[str],
+    query: Callable[[list[str]], Select],
+    key: Callable[[Any], str],
+) -> dict[str, list[Any]]:
+    """Rows of ``query(chunk)`` over ``ids`` in chunks, grouped by ``key`` (query order kept);
+    every id present, with an empty list when it has no rows."""
+    out: dict[str, list[Any]] = {i: [] for i in ids}
+    for chunk in _chunks(list(ids)):
+        for row in session.scalars(query(chunk)):
+            out[key(row)].append(row)
+    return out
+
+
 def arms_of(
     session: Session, *, tenant_id: str, experiment_ids: Sequence[str]
 ) -> dict[str, list[ExperimentArm]]:
     """The arms of several experiments (one query a chunk), each list ordered by ``ad_id``."""
-    out: dict[str, list[ExperimentArm]] = {e: [] for e in experiment_ids}
-    for chunk in _chunks(list(experiment_ids)):
-        rows = session.scalars(
+    return _grouped(
+        session,
+        experiment_ids,
+        lambda chunk: (
             select(ExperimentArm)
             .where(ExperimentArm.tenant_id == tenant_id, ExperimentArm.experiment_id.in_(chunk))
             .order_by(ExperimentArm.experiment_id, ExperimentArm.ad_id)
-        )
-        for row in rows:
-            out[row.experiment_id].append(row)
-    return out
+        ),
+        lambda row: row.experiment_id,
+    )
 
 
 def latest_events_of(
@@ -219,16 +234,16 @@ def metric_history(
     session: Session, *, tenant_id: str, ad_ids: Sequence[str]
 ) -> dict[str, list[PerformanceMetric]]:
     """Cumulative snapshots per ad, in fold order (``observed_at``, then ``id``)."""
-    out: dict[str, list[PerformanceMetric]] = {a: [] for a in ad_ids}
-    for chunk in _chunks(list(ad_ids)):
-        rows = session.scalars(
+    return _grouped(
+        session,
+        ad_ids,
+        lambda chunk: (
             select(PerformanceMetric)
             .where(PerformanceMetric.tenant_id == tenant_id, PerformanceMetric.ad_id.in_(chunk))
             .order_by(PerformanceMetric.observed_at, PerformanceMetric.id)
-        )
-        for row in rows:
-            out[row.ad_id].append(row)
-    return out
+        ),
+        lambda row: row.ad_id,
+    )
 
 
 def to_snapshots(rows: Iterable[PerformanceMetric], metric: str) -> list[Snapshot]:

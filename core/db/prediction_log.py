@@ -11,7 +11,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Text, bindparam, cast, insert, select
+from sqlalchemy.dialects.postgresql import JSONB
 
 from core.db.engine import Database
 from core.db.models import PredictionLog, utcnow
@@ -31,7 +32,7 @@ def prediction_row(
 ) -> dict[str, Any]:
     """One row of ``prediction_log``. ``inputs`` and ``output`` may be JSON text (what the
     gateway passes: a row waiting in its buffer is then one small object for the garbage
-    collector, not a tree of them); :func:`insert_rows` decodes it."""
+    collector, not a tree of them); :func:`insert_rows` stores it as it is."""
     return {
         "tenant_id": tenant_id,
         "kind": kind,
@@ -43,17 +44,39 @@ def prediction_row(
     }
 
 
-def _decoded(row: dict[str, Any]) -> dict[str, Any]:
-    for key in ("inputs", "output"):
-        if isinstance(row[key], str | bytes):
-            row = {**row, key: json.loads(row[key])}
-    return row
+def _json_text(value: dict[str, Any] | str | bytes) -> str:
+    if isinstance(value, bytes):
+        return value.decode()
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def insert_rows(db: Database, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` in one transaction."""
+    """Insert ``rows`` in one transaction. JSON that arrives as text (the gateway's rows) is
+    stored as it is, not decoded and encoded again (about half the insert's CPU)."""
+    if not rows:
+        return
+
+    def json_param(name: str) -> Any:
+        text = bindparam(name, type_=Text)
+        return cast(text, JSONB) if db.is_postgres else text
+
+    stmt = insert(PredictionLog.__table__).values(
+        inputs=json_param("inputs_json"), output=json_param("output_json")
+    )
+    params = [
+        {
+            "tenant_id": r["tenant_id"],
+            "kind": r["kind"],
+            "ad_id": r["ad_id"],
+            "model_version": r["model_version"],
+            "served_at": r["served_at"],
+            "inputs_json": _json_text(r["inputs"]),
+            "output_json": _json_text(r["output"]),
+        }
+        for r in rows
+    ]
     with db.session() as s:
-        s.execute(insert(PredictionLog), [_decoded(r) for r in rows])
+        s.execute(stmt, params)
 
 
 def recent(db: Database, tenant_id: str, kind: str, limit: int = 100) -> list[dict[str, Any]]:

@@ -25,3 +25,20 @@ def test_batch_insert_and_tenant_scoped_reads(db: Database) -> None:
     assert len(recent(db, "t1", "roas", limit=500)) == 120
     assert [r["ad_id"] for r in recent(db, "t2", "roas")] == ["ad-0"]
     assert recent(db, "t1", "ctr") == []
+
+
+def test_json_text_is_stored_as_json(db: Database) -> None:
+    """The gateway passes inputs and output as JSON text: they read back as objects."""
+    text_row = prediction_row(
+        tenant_id="t3",
+        kind="ctr",
+        ad_id="ad-t",
+        model_version="ctr-1",
+        inputs='{"hook_text": "Why \\u00e9?", "video_features": [0.5, 1]}',
+        output=b'{"predicted_ctr": 0.0312}',
+    )
+    insert_rows(db, [text_row, row(1, "t3") | {"kind": "ctr"}])
+    rows = recent(db, "t3", "ctr")
+    assert rows[1]["inputs"] == {"hook_text": "Why é?", "video_features": [0.5, 1]}
+    assert rows[1]["output"] == {"predicted_ctr": 0.0312}
+    assert rows[0]["inputs"] == {"current_ctr": 0.01}

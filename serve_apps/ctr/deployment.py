@@ -21,6 +21,7 @@ from core.db.engine import Database
 from core.ml import registry
 from core.ml.model import Model
 from core.settings import Settings
+from serve_apps.ctr.grouping import by_tenant, creatives_of, spread
 
 log = logging.getLogger("adcluster.ctr")
 KIND = "ctr"
@@ -99,22 +100,14 @@ class CtrModel:
         self, requests: list[tuple[str, list[dict[str, Any]]]]
     ) -> list[dict[str, Any]]:
         """One model call per tenant in the batch over all its requests' creatives."""
-        out: list[dict[str, Any] | None] = [None] * len(requests)
-        by_tenant: dict[str, list[int]] = {}
-        for i, (tenant_id, _) in enumerate(requests):
-            by_tenant.setdefault(tenant_id, []).append(i)
-        for tenant_id, idx in by_tenant.items():
+        out: list[dict[str, Any]] = [{}] * len(requests)
+        for tenant_id, idx in by_tenant(requests).items():
             loaded = self.models.get(tenant_id)
             if loaded is None:  # the champion went away since the request was admitted
-                for i in idx:
-                    out[i] = {"error": "no_champion"}
-                continue
-            version, model = loaded
-            rows = [c for i in idx for c in requests[i][1]]
-            scores = model.predict(rows).tolist()
-            start = 0
-            for i in idx:
-                n = len(requests[i][1])
-                out[i] = {"model_version": version, "predictions": scores[start : start + n]}
-                start += n
-        return out  # type: ignore[return-value]
+                answer: dict[str, Any] = {"error": "no_champion"}
+            else:
+                version, model = loaded
+                scores = model.predict(creatives_of(requests, idx)).tolist()
+                answer = {"model_version": version, "predictions": scores}
+            spread(answer, requests, idx, out)
+        return out

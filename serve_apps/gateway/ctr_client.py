@@ -16,8 +16,8 @@ import asyncio
 from typing import Any
 
 from core.db.group_commit import GroupCommitter
-
-CtrItem = tuple[str, list[dict[str, Any]]]  # (tenant, creatives of one request)
+from serve_apps.ctr.grouping import Request as CtrItem
+from serve_apps.ctr.grouping import by_tenant, creatives_of, spread
 
 
 class CtrClient:
@@ -40,10 +40,6 @@ class CtrClient:
             raise ValueError("group_requests must be >= 1")
         self._group.max_items = n
 
-    @property
-    def stats(self) -> dict[str, int]:
-        return self._group.stats
-
     async def score(self, tenant_id: str, creatives: list[dict[str, Any]]) -> dict[str, Any]:
         """``{"model_version", "predictions"}`` or ``{"error": "no_champion"}``."""
         if self._group.max_items == 1:
@@ -52,26 +48,14 @@ class CtrClient:
 
     async def _call(self, items: list[CtrItem]) -> list[dict[str, Any]]:
         """One handle call per tenant over the group's creatives; each request its slice."""
-        by_tenant: dict[str, list[int]] = {}
-        for i, (tenant_id, _) in enumerate(items):
-            by_tenant.setdefault(tenant_id, []).append(i)
+        groups = by_tenant(items)
         answers = await asyncio.gather(
             *(
-                self.handle.predict.remote(tenant_id, [c for i in idx for c in items[i][1]])
-                for tenant_id, idx in by_tenant.items()
+                self.handle.predict.remote(tenant_id, creatives_of(items, idx))
+                for tenant_id, idx in groups.items()
             )
         )
         out: list[dict[str, Any]] = [{}] * len(items)
-        for idx, answer in zip(by_tenant.values(), answers, strict=True):
-            start = 0
-            for i in idx:
-                n = len(items[i][1])
-                if "error" in answer:
-                    out[i] = answer
-                else:
-                    out[i] = {
-                        "model_version": answer["model_version"],
-                        "predictions": answer["predictions"][start : start + n],
-                    }
-                start += n
+        for idx, answer in zip(groups.values(), answers, strict=True):
+            spread(answer, items, idx, out)
         return out

@@ -290,16 +290,25 @@ def measure_plain(settings: Settings, load: Load) -> dict[str, Any]:
     return {"server": "uvicorn (1 process, uvloop + httptools), same build_app", **result}
 
 
-def set_prediction_log(settings: Settings, port: int, on: bool) -> None:
-    """Redeploy ``configs/serve.yaml`` with the Gateway's ``user_config`` changed (no restart)."""
+def set_user_config(settings: Settings, port: int, changes: dict[str, dict[str, Any]]) -> None:
+    """Redeploy ``configs/serve.yaml`` with the named deployments' ``user_config`` updated by
+    ``changes`` (deployment name -> keys), live: Serve calls ``reconfigure()``, no restart."""
     from ray.serve._private.api import serve_start
 
     config = serve_mode.load_serve_config(port=port, settings=settings)
     for app in config.applications:
         for deployment in app.deployments:
-            if deployment.name == "Gateway":
-                deployment.user_config = {**(deployment.user_config or {}), "log_predictions": on}
+            if deployment.name in changes:
+                deployment.user_config = {
+                    **(deployment.user_config or {}),
+                    **changes[deployment.name],
+                }
     serve_start(http_options=config.http_options.model_dump()).deploy_apps(config, _blocking=True)
+
+
+def set_prediction_log(settings: Settings, port: int, on: bool) -> None:
+    """The Gateway's prediction log on or off (``user_config``, no restart)."""
+    set_user_config(settings, port, {"Gateway": {"log_predictions": on}})
 
 
 def measure_gateway(settings: Settings, load: Load, mode: str) -> dict[str, Any]:

@@ -38,13 +38,20 @@ import ray  # noqa: E402
 from ray import serve  # noqa: E402
 
 from benchmarks.common import write_result  # noqa: E402
-from benchmarks.gateway import WRK_SCRIPT, find_wrk, free_port, run_wrk, summarise  # noqa: E402
+from benchmarks.feedback import new_key  # noqa: E402
+from benchmarks.gateway import (  # noqa: E402
+    WRK_SCRIPT,
+    find_wrk,
+    free_port,
+    run_wrk,
+    set_user_config,
+    summarise,
+)
 from cluster import (
     runtime,  # noqa: E402
     serve_mode,  # noqa: E402
 )
 from core.db.engine import Database  # noqa: E402
-from core.db.keys import create_key  # noqa: E402
 from core.db.migrate import prepare  # noqa: E402
 from core.ml import registry  # noqa: E402
 from core.ml.config import training_config  # noqa: E402
@@ -58,7 +65,6 @@ CLIENTS = 64
 PATH = "/api/ml/predict/ctr"
 APP = "adcluster"  # the application in configs/serve.yaml
 BATCH_WAIT_S = 0.002
-RATE_LIMIT = 1_000_000_000  # never 429 under load; the token bucket still runs
 TUNE_ROUNDS, TUNE_STEP = 1200, 300  # trials long enough that worker start-up is not the story
 CREATIVE = {
     "video_features": [0.3] * 16,
@@ -106,20 +112,17 @@ def set_batching(settings: Settings, port: int, size: int) -> None:
     """Both levels at once, live (``serve deploy`` of a changed ``user_config``, no restart):
     the Gateway's grouping of requests into one CtrModel call and the CtrModel's
     ``@serve.batch`` size. 1 and 1: one call and one model call per request."""
-    from ray.serve._private.api import serve_start
-
-    config = serve_mode.load_serve_config(port=port, settings=settings)
-    for app in config.applications:
-        for deployment in app.deployments:
-            if deployment.name == "Gateway":
-                deployment.user_config = {**deployment.user_config, "ctr_group_requests": size}
-            elif deployment.name == "CtrModel":
-                deployment.user_config = {
-                    **deployment.user_config,
-                    "max_batch_size": size,
-                    "batch_wait_timeout_s": BATCH_WAIT_S if size > 1 else 0.0,
-                }
-    serve_start(http_options=config.http_options.model_dump()).deploy_apps(config, _blocking=True)
+    set_user_config(
+        settings,
+        port,
+        {
+            "Gateway": {"ctr_group_requests": size},
+            "CtrModel": {
+                "max_batch_size": size,
+                "batch_wait_timeout_s": BATCH_WAIT_S if size > 1 else 0.0,
+            },
+        },
+    )
 
 
 def serving(settings: Settings, rounds: int, seconds: float) -> dict[str, Any]:
@@ -127,9 +130,7 @@ def serving(settings: Settings, rounds: int, seconds: float) -> dict[str, Any]:
     wrk = find_wrk(install=True)
     if wrk is None:
         raise SystemExit("wrk not found (apt-get install -y wrk)")
-    db = Database(settings.db_url)
-    key = create_key(db, tenant_id=settings.tenant_id, name="bench", rate_limit_per_min=RATE_LIMIT)
-    db.dispose()
+    key = new_key(settings)
     script = Path(tempfile.mkdtemp(prefix="adc-bench-ctr-")) / "ctr.lua"
     script.write_text(
         WRK_SCRIPT.format(body=json.dumps({"creatives": [{"ad_id": "a1", **CREATIVE}]}), key=key)
@@ -145,6 +146,10 @@ def serving(settings: Settings, rounds: int, seconds: float) -> dict[str, Any]:
     # The driver's own handle, by value over gRPC as the gateway replicas call it (the
     # default of a handle follows the environment at import time, before Ray started).
     handle = serve.get_deployment_handle("CtrModel", app_name=APP).options(_by_reference=False)
+
+    def predict_one() -> Any:
+        return handle.predict.remote(settings.tenant_id, [CREATIVE])
+
     http: dict[str, list[dict[str, Any]]] = {"batched": [], "single": []}
     direct: dict[str, list[float]] = {"batched": [], "single": [], "noop": []}
     try:
@@ -155,9 +160,7 @@ def serving(settings: Settings, rounds: int, seconds: float) -> dict[str, Any]:
                     run_wrk(wrk, url, script, connections=CLIENTS, threads=2, duration_s=2)
                 r = run_wrk(wrk, url, script, connections=CLIENTS, threads=2, duration_s=seconds)
                 http[side].append(r)
-                direct[side].append(
-                    asyncio.run(_load(lambda: handle.predict.remote("default", [CREATIVE]), 4.0))
-                )
+                direct[side].append(asyncio.run(_load(predict_one, 4.0)))
                 print(
                     f"  {side:>7}: HTTP {r['requests_per_s']:8.1f} req/s p99 {r['p99_ms']:.1f} ms"
                     f" non-2xx {r['non_2xx']}; handle {direct[side][-1]:7.1f}/s",

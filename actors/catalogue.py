@@ -17,6 +17,7 @@ import ray
 from pydantic import Field
 from ray.actor import ActorHandle
 
+from actors.priority import lower_priority
 from core.config import ConfigModel, load_config
 from core.settings import Settings
 
@@ -34,6 +35,7 @@ class ActorSpec(ConfigModel):
     num_cpus: float = Field(ge=0)
     num_gpus: float = Field(ge=0)
     resources: dict[str, float]
+    niceness: int = Field(default=0, ge=0, le=19)
 
     def namespace_for(self, settings: Settings) -> str:
         return self.namespace or settings.ray.namespace
@@ -83,14 +85,29 @@ def get(
     ``init``: extra constructor keywords, used only when this call starts it.
     """
     spec = (catalogue or load()).spec(role)
-    remote = _remote_class(spec.class_path)
+    remote = _remote_class(spec.class_path, spec.niceness)
     return remote.options(**spec.options(settings)).remote(settings.to_overrides(), **init)
 
 
 @lru_cache(maxsize=64)
-def _remote_class(class_path: str) -> Any:
+def _remote_class(class_path: str, niceness: int = 0) -> Any:
     module, _, attr = class_path.partition(":")
-    return ray.remote(getattr(importlib.import_module(module), attr))
+    cls = getattr(importlib.import_module(module), attr)
+    if niceness:
+        cls = _niced(cls, niceness)
+    return ray.remote(cls)
+
+
+def _niced(cls: type, niceness: int) -> type:
+    """``cls`` whose process lowers its CPU priority before ``__init__`` runs (again after
+    every restart, and before the actor starts threads of its own, which inherit it)."""
+    original = cls.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        lower_priority(niceness)
+        original(self, *args, **kwargs)
+
+    return type(cls.__name__, (cls,), {"__init__": __init__, "__doc__": cls.__doc__})
 
 
 def lookup(

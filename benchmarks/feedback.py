@@ -36,9 +36,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import psutil  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-from benchmarks.common import write_result  # noqa: E402
+from benchmarks.common import paused, ray_processes, write_result  # noqa: E402
 from benchmarks.gateway import (  # noqa: E402
     WRK_DONE,
     find_wrk,
@@ -122,19 +123,17 @@ class Load:
             self.winner_tags.add(tag)
         return result
 
-    def measure(self, base_url: str, connections: int, winners: bool = True) -> dict[str, Any]:
-        self.run(base_url, connections, self.args.warmup, winners)
-        rounds = []
-        for _ in range(self.args.rounds):
-            r = self.run(base_url, connections, self.args.duration, winners)
-            print(
-                f"  c={connections:<3}{'' if winners else ' (no winners)'}"
-                f" {r['requests_per_s']:>8.1f} req/s  p50 {r['p50_ms']:.1f} ms"
-                f"  p99 {r['p99_ms']:.1f} ms  non-2xx {r['non_2xx']}  errors {r['socket_errors']}",
-                flush=True,
-            )
-            rounds.append(r)
-        return summarise(rounds)
+    def one_round(
+        self, label: str, base_url: str, connections: int, winners: bool = True
+    ) -> dict[str, Any]:
+        r = self.run(base_url, connections, self.args.duration, winners)
+        print(
+            f"  {label:<8}c={connections:<3}{'' if winners else ' (no winners)'}"
+            f" {r['requests_per_s']:>8.1f} req/s  p50 {r['p50_ms']:.1f} ms"
+            f"  p99 {r['p99_ms']:.1f} ms  non-2xx {r['non_2xx']}  errors {r['socket_errors']}",
+            flush=True,
+        )
+        return r
 
 
 def new_key(settings: Settings) -> str:
@@ -205,38 +204,94 @@ def check_no_loss(settings: Settings, load: Load, wait_s: float = 180.0) -> dict
     }
 
 
-def measure_all(load: Load, url: str, counts: list[int]) -> dict[str, Any]:
+def settings_list(counts: list[int]) -> list[tuple[str, int, bool]]:
     """Every row a winner at each connection count; then, at the first, rows that never
     win (the write path alone: no job queued, nothing for the consumer to index)."""
-    result = {f"c{c}": load.measure(url, c) for c in counts}
-    result[f"c{counts[0]}_no_winners"] = load.measure(url, counts[0], winners=False)
+    return [(f"c{c}", c, True) for c in counts] + [(f"c{counts[0]}_no_winners", counts[0], False)]
+
+
+class PeerServer:
+    """``benchmarks/feedback_peer.py`` under uvicorn (no Ray)."""
+
+    def __init__(self, settings: Settings) -> None:
+        port = free_port()
+        cmd = [
+            sys.executable,
+            "-m",
+            "benchmarks.feedback_peer",
+            "--port",
+            str(port),
+            "--database-url",
+            settings.db_url,
+        ]
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        wait_http(f"{self.url}/healthz")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def measure_postgres(
+    peer_settings: Settings,
+    gw_settings: Settings,
+    wrk: str,
+    workdir: Path,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Peer and gateway interleaved on PostgreSQL, each on its own fresh schema: at every
+    setting, rounds alternate (the order swapping each round), the peer measured with every
+    Ray process stopped (SIGSTOP: as if Ray were not running), the gateway with the peer's
+    process stopped. Then the gateway's no-loss check."""
+    import ray
+    from ray import serve
+
+    from cluster import runtime
+
+    counts = [int(c) for c in args.connections.split(",")]
+    peer_load = Load(wrk, new_key(peer_settings), workdir, args)
+    gw_load = Load(wrk, new_key(gw_settings), workdir, args)
+    peer = PeerServer(peer_settings)  # before Ray: not one of its processes
+    saved = dict(os.environ)
+    result: dict[str, Any] = {"peer": {}, "gateway": {}}
+    try:
+        running = runtime.up(gw_settings, "local", port=free_port())
+        print("peer: FastAPI + psycopg under uvicorn; gateway: adcluster up", flush=True)
+        sides = {
+            "peer": (peer_load, peer.url, lambda: ray_processes(exclude={peer.proc.pid})),
+            "gateway": (gw_load, running.url, lambda: [psutil.Process(peer.proc.pid)]),
+        }
+        for name, connections, winners in settings_list(counts):
+            rounds: dict[str, list[dict[str, Any]]] = {"peer": [], "gateway": []}
+            for load, url, others in sides.values():
+                with paused(others()):
+                    load.run(url, connections, args.warmup, winners)
+            for i in range(args.rounds):
+                for side in ("peer", "gateway") if i % 2 == 0 else ("gateway", "peer"):
+                    load, url, others = sides[side]
+                    with paused(others()):
+                        rounds[side].append(load.one_round(side, url, connections, winners))
+            for side in rounds:
+                result[side][name] = summarise(rounds[side])
+        result["gateway"]["no_loss"] = check_no_loss(gw_settings, gw_load)
+        print(f"  no-loss check: {result['gateway']['no_loss']}", flush=True)
+    finally:
+        try:
+            runtime.down(gw_settings)
+            serve.shutdown()
+        finally:
+            ray.shutdown()
+            os.environ.clear()
+            os.environ.update(saved)
+            peer.close()
     return result
 
 
-def measure_peer(settings: Settings, load: Load, counts: list[int]) -> dict[str, Any]:
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "benchmarks.feedback_peer",
-        "--port",
-        str(port),
-        "--database-url",
-        settings.db_url,
-    ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/healthz")
-        print("peer: FastAPI + psycopg under uvicorn", flush=True)
-        return measure_all(load, f"http://127.0.0.1:{port}", counts)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-def measure_gateway(
-    settings: Settings, load: Load, counts: list[int], label: str
-) -> dict[str, Any]:
+def measure_sqlite(settings: Settings, load: Load, connections: int) -> dict[str, Any]:
+    """The embedded default through the gateway: throughput and tail, then no-loss."""
     import ray
     from ray import serve
 
@@ -245,8 +300,12 @@ def measure_gateway(
     saved = dict(os.environ)
     try:
         running = runtime.up(settings, "local", port=free_port())
-        print(f"gateway ({label})", flush=True)
-        result = measure_all(load, running.url, counts)
+        print("gateway (SQLite)", flush=True)
+        load.run(running.url, connections, load.args.warmup)
+        rounds = [
+            load.one_round("sqlite", running.url, connections) for _ in range(load.args.rounds)
+        ]
+        result: dict[str, Any] = {f"c{connections}": summarise(rounds)}
         result["no_loss"] = check_no_loss(settings, load)
         print(f"  no-loss check: {result['no_loss']}", flush=True)
     finally:
@@ -267,7 +326,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--connections", default="16,64")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--sides", default="peer,gateway,sqlite")
+    parser.add_argument(
+        "--sides", default="peer,gateway,sqlite", help="peer,gateway (together) and/or sqlite"
+    )
     parser.add_argument("--install-wrk", action="store_true", help="apt-get it when missing")
     parser.add_argument("--out", default="feedback")
     args = parser.parse_args(argv)
@@ -283,23 +344,21 @@ def main(argv: list[str] | None = None) -> None:
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="adc-bench-fb-") as tmp:
         workdir = Path(tmp)
-        for side in ("peer", "gateway"):  # each on a fresh schema: no backlog from the other
-            if side not in sides:
-                continue
-            url, schema = postgres.new_schema(base)
+        if {"peer", "gateway"} <= sides:  # each on a fresh schema: no backlog from the other
+            schemas = [postgres.new_schema(base) for _ in range(2)]
             try:
-                pg = Settings.load(
-                    data_dir=str(workdir / side),
-                    database_url=url,
-                    ray={"namespace": f"bench-fb-{os.getpid()}"},
+                peer_pg, gw_pg = (
+                    Settings.load(
+                        data_dir=str(workdir / side),
+                        database_url=url,
+                        ray={"namespace": f"bench-fb-{os.getpid()}"},
+                    )
+                    for side, (url, _) in zip(("peer", "gateway"), schemas, strict=True)
                 )
-                load = Load(wrk, new_key(pg), workdir, args)
-                if side == "peer":
-                    result["peer"] = measure_peer(pg, load, counts)
-                else:
-                    result["gateway"] = measure_gateway(pg, load, counts, "PostgreSQL")
+                result.update(measure_postgres(peer_pg, gw_pg, wrk, workdir, args))
             finally:
-                postgres.drop_schema(base, schema)
+                for _, schema in schemas:
+                    postgres.drop_schema(base, schema)
         if "sqlite" in sides:
             lite = Settings.load(
                 data_dir=str(workdir / "lite"),
@@ -307,7 +366,7 @@ def main(argv: list[str] | None = None) -> None:
                 ray={"namespace": f"bench-fb-lite-{os.getpid()}"},
             )
             lite_load = Load(wrk, new_key(lite), workdir, args)
-            result["sqlite"] = measure_gateway(lite, lite_load, counts[:1], "SQLite")
+            result["sqlite"] = measure_sqlite(lite, lite_load, counts[0])
 
     c0 = f"c{counts[0]}"
     out: dict[str, Any] = {"benchmark": f"POST {PATH}, one row a request, every row a winner"}
@@ -335,8 +394,9 @@ def main(argv: list[str] | None = None) -> None:
             "duration_s": args.duration,
             "rounds": args.rounds,
             "summary": (
-                "medians over rounds; a new ad id every request; peer first (no Ray running),"
-                " then the gateway on PostgreSQL, each on a fresh schema, then on SQLite"
+                "medians over rounds; a new ad id every request; on PostgreSQL, peer and"
+                " gateway rounds interleaved, each on a fresh schema, each side measured with"
+                " the other's processes stopped (SIGSTOP); then the gateway on SQLite"
             ),
             **result,
         }

@@ -5,12 +5,15 @@ limit, metrics) with the same key and body, driven by the same load generator in
 same run: wrk (``apt-get install -y wrk``) when it is installed, else a bounded async
 httpx client (which saturates first: its figures say more about httpx than the server).
 
-Order: the plain app first (no Ray running), then ``adcluster up``'s gateway for each
-proxy mode asked for (``haproxy``: the default; ``default``: Serve's Python proxy). The
-gateway logs every prediction (``prediction_log``); its rounds alternate with rounds where
-the Gateway's ``user_config`` turns the log off (no restart), so the log's cost is measured
-on the same replicas. Targets: gateway >= 0.8x the plain app's throughput, p99 <= 2x, and
->= 0.95x of itself without the prediction log.
+Order: the plain app starts first, then ``adcluster up``'s gateway for each proxy mode
+asked for (``haproxy``: the default; ``default``: Serve's Python proxy). Rounds of three
+sides then alternate, the order rotating every round: the plain app, measured with every
+Ray process stopped (SIGSTOP: as if Ray were not running); the gateway, which logs every
+prediction (``prediction_log``); and the gateway with the log turned off through its
+``user_config`` (no restart: the same replicas), both measured with the plain process
+stopped. Interleaving keeps this machine's drift (other tenants: its speed has been seen
+to change by 2x within minutes) out of the ratios. Targets: gateway >= 0.8x the plain
+app's throughput, p99 <= 2x, and >= 0.95x of itself without the prediction log.
 
     .venv/bin/python benchmarks/gateway.py [--duration 10] [--rounds 3] [--modes haproxy,default]
 
@@ -37,12 +40,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import write_result  # noqa: E402
+from benchmarks.common import paused, ray_processes, write_result  # noqa: E402
 from cluster import serve_mode  # noqa: E402
 from core.db.engine import Database  # noqa: E402
 from core.db.keys import create_key  # noqa: E402
@@ -266,28 +270,33 @@ def wait_http(url: str, timeout_s: float = 60) -> None:
     raise TimeoutError(url)
 
 
-def measure_plain(settings: Settings, load: Load) -> dict[str, Any]:
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "benchmarks.plain_app",
-        "--port",
-        str(port),
-        "--data-dir",
-        settings.data_dir,
-        "--database-url",
-        settings.db_url,
-    ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
+class PlainServer:
+    """The peer: the same ``build_app`` under one plain uvicorn process (no Ray)."""
+
+    description = "uvicorn (1 process, uvloop + httptools), same build_app"
+
+    def __init__(self, settings: Settings) -> None:
+        port = free_port()
+        cmd = [
+            sys.executable,
+            "-m",
+            "benchmarks.plain_app",
+            "--port",
+            str(port),
+            "--data-dir",
+            settings.data_dir,
+            "--database-url",
+            settings.db_url,
+        ]
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        self.url = f"http://127.0.0.1:{port}{PATH}"
         wait_http(f"http://127.0.0.1:{port}/healthz")
-        print("plain FastAPI + uvicorn", flush=True)
-        result = load.measure(f"http://127.0.0.1:{port}{PATH}")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    return {"server": "uvicorn (1 process, uvloop + httptools), same build_app", **result}
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
 
 
 def set_user_config(settings: Settings, port: int, changes: dict[str, dict[str, Any]]) -> None:
@@ -311,8 +320,12 @@ def set_prediction_log(settings: Settings, port: int, on: bool) -> None:
     set_user_config(settings, port, {"Gateway": {"log_predictions": on}})
 
 
-def measure_gateway(settings: Settings, load: Load, mode: str) -> dict[str, Any]:
-    """Rounds with the prediction log on and off, alternating on the same replicas."""
+def measure_gateway(
+    settings: Settings, load: Load, mode: str, plain: PlainServer
+) -> dict[str, Any]:
+    """Rounds of three sides, interleaved on one machine: the plain app (with every Ray
+    process stopped), and the gateway with the prediction log on and off (``user_config``,
+    the same replicas; the plain process stopped). The order rotates every round."""
     import ray
     from ray import serve
 
@@ -330,12 +343,19 @@ def measure_gateway(settings: Settings, load: Load, mode: str) -> dict[str, Any]
         url = f"{running.url}{PATH}"
         load.check(url)
         load.run(url, load.args.warmup)
-        sides: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
-        for _ in range(load.args.rounds):
-            for side in ("on", "off"):
+        sides: dict[str, list[dict[str, Any]]] = {"plain": [], "on": [], "off": []}
+        order = ["plain", "on", "off"]
+        for i in range(load.args.rounds):
+            for side in order[i % 3 :] + order[: i % 3]:
+                if side == "plain":
+                    print("  plain uvicorn (Ray stopped):", end="", flush=True)
+                    with paused(ray_processes(exclude={plain.proc.pid})):
+                        sides["plain"].append(load.one_round(plain.url))
+                    continue
                 set_prediction_log(settings, port, side == "on")
-                print(f"  prediction log {side}:", end="", flush=True)
-                sides[side].append(load.one_round(url))
+                print(f"  gateway, prediction log {side}:", end="", flush=True)
+                with paused([psutil.Process(plain.proc.pid)]):
+                    sides[side].append(load.one_round(url))
     finally:
         try:
             runtime.down(settings)
@@ -344,7 +364,7 @@ def measure_gateway(settings: Settings, load: Load, mode: str) -> dict[str, Any]
             ray.shutdown()
             os.environ.clear()
             os.environ.update(saved)
-    on, off = (summarise(sides[k]) for k in ("on", "off"))
+    on, off, peer = (summarise(sides[k]) for k in ("on", "off", "plain"))
     return {
         "server": f"Ray Serve gateway, proxy={effective}",
         "proxy": effective,
@@ -352,6 +372,7 @@ def measure_gateway(settings: Settings, load: Load, mode: str) -> dict[str, Any]
         "serve_config": yaml.safe_load((ROOT / "configs" / "serve.yaml").read_text()),
         **on,
         "without_prediction_log": off,
+        "plain": {"server": plain.description, **peer},
     }
 
 
@@ -387,10 +408,16 @@ def main(argv: list[str] | None = None) -> None:
         load = Load(args, key, workdir)
         load_before = [round(x, 2) for x in os.getloadavg()]  # other work on the machine
         print(f"load: {load.name}, {args.connections} connections", flush=True)
-        plain = measure_plain(settings, load)
-        gateways = {mode: measure_gateway(settings, load, mode) for mode in modes}
+        server = PlainServer(settings)  # started before Ray: not a child of its processes
+        try:
+            load.check(server.url)
+            load.run(server.url, args.warmup)
+            gateways = {mode: measure_gateway(settings, load, mode, server) for mode in modes}
+        finally:
+            server.close()
 
     gateway = gateways[modes[0]]
+    plain = gateway.pop("plain")
     result: dict[str, Any] = {
         "benchmark": f"POST {PATH}",
         "ratio": round(gateway["requests_per_s"] / plain["requests_per_s"], 3),
@@ -406,17 +433,21 @@ def main(argv: list[str] | None = None) -> None:
         "duration_s": args.duration,
         "rounds": args.rounds,
         "summary": (
-            "medians over rounds; plain measured first, with no Ray running; gateway rounds"
-            " alternate prediction log on/off on the same replicas"
+            "medians over rounds; the plain app, the gateway with the prediction log on and"
+            " off (same replicas) interleaved in one run, the order rotating each round; each"
+            " side measured with the other's processes stopped (SIGSTOP)"
         ),
         "plain": plain,
         "gateway": gateway,
     }
     for mode in modes[1:]:
+        other = gateways[mode]
+        peer = other.pop("plain")
         result[f"gateway_{mode}"] = {
-            **gateways[mode],
-            "ratio": round(gateways[mode]["requests_per_s"] / plain["requests_per_s"], 3),
-            "p99_ratio": round(gateways[mode]["p99_ms"] / plain["p99_ms"], 3),
+            **other,
+            "ratio": round(other["requests_per_s"] / peer["requests_per_s"], 3),
+            "p99_ratio": round(other["p99_ms"] / peer["p99_ms"], 3),
+            "plain": peer,
         }
     path = write_result(args.out, result)
     print(

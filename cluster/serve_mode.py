@@ -88,13 +88,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# Ray's HAProxy template always renders ``log <target> local0 info``: with no access log
+# asked for, the target samples one request in a million (HAProxy's ``sample`` option).
+NO_ACCESS_LOG = "127.0.0.1:514 sample 1:1000000"
+
+
 def ray_env(config: HttpSettings) -> dict[str, str]:
     """Environment for the Ray processes (``ray start`` / ``ray.init``) in this mode.
 
     HAProxy's side ports (stats, Prometheus, the Python fallback proxy) get free ports
     so that several clusters on one machine (tests, benchmarks) do not collide.
     """
-    env: dict[str, str] = {}
+    env: dict[str, str] = {
+        "RAY_SERVE_METRICS_EXPORT_INTERVAL_MS": str(round(config.serve_metrics_interval_s * 1000)),
+        "RAY_SERVE_CONTROL_LOOP_INTERVAL_S": str(config.control_loop_interval_s),
+    }
     if config.worker_niceness is not None:
         env["RAY_worker_niceness"] = str(config.worker_niceness)
     if effective_proxy(config) == "haproxy":
@@ -111,6 +119,7 @@ def ray_env(config: HttpSettings) -> dict[str, str]:
                 "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port()),
                 "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(_free_port()),
                 "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(_free_port()),
+                "RAY_SERVE_HAPROXY_LOG_TARGET": ha.access_log or NO_ACCESS_LOG,
             }
         )
         if ha.timeout_server_s is not None:

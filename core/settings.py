@@ -95,6 +95,7 @@ class HAProxySettings(ConfigModel):
     metrics: bool
     drain_period_s: float = Field(ge=0)
     timeout_server_s: int | None = Field(ge=1)
+    access_log: str | None = Field(min_length=1)  # a syslog target, or None: no access log
 
 
 class HttpSettings(ConfigModel):
@@ -103,6 +104,8 @@ class HttpSettings(ConfigModel):
     proxy: Literal["haproxy", "default"]
     worker_niceness: int | None = Field(ge=0, le=19)
     watch_disconnects: bool
+    serve_metrics_interval_s: float = Field(gt=0, le=60)
+    control_loop_interval_s: float = Field(gt=0, le=10)
     haproxy: HAProxySettings
 
 

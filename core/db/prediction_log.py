@@ -8,11 +8,10 @@ The gateway buffers rows and sends batches to the ``prediction_log`` actor
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, insert, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import select
 
 from core.db.engine import Database
 from core.db.models import PredictionLog, utcnow
@@ -51,32 +50,47 @@ def _json_text(value: dict[str, Any] | str | bytes) -> str:
 
 
 def insert_rows(db: Database, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` in one transaction. JSON that arrives as text (the gateway's rows) is
-    stored as it is, not decoded and encoded again (about half the insert's CPU)."""
+    """Insert ``rows`` in one transaction, straight through the driver's ``executemany``.
+
+    JSON that arrives as text (the gateway's rows) is stored as it is, not decoded and
+    encoded again; times are converted here once. SQLAlchemy's per-parameter processing
+    of an ``insert()`` was about two thirds of the insert's CPU on the log's path.
+    """
     if not rows:
         return
-
-    def json_param(name: str) -> Any:
-        text = bindparam(name, type_=Text)
-        return cast(text, JSONB) if db.is_postgres else text
-
-    stmt = insert(PredictionLog.__table__).values(
-        inputs=json_param("inputs_json"), output=json_param("output_json")
+    pg = db.is_postgres
+    mark = "%s" if pg else "?"
+    json_mark = f"CAST({mark} AS JSONB)" if pg else mark
+    sql = (
+        f"INSERT INTO {PredictionLog.__tablename__} ({', '.join(COLUMNS)}) VALUES"
+        f" ({mark}, {mark}, {mark}, {mark}, {json_mark}, {json_mark}, {mark})"
     )
+    served = _pg_time if pg else _sqlite_time
     params = [
-        {
-            "tenant_id": r["tenant_id"],
-            "kind": r["kind"],
-            "ad_id": r["ad_id"],
-            "model_version": r["model_version"],
-            "served_at": r["served_at"],
-            "inputs_json": _json_text(r["inputs"]),
-            "output_json": _json_text(r["output"]),
-        }
+        (
+            r["tenant_id"],
+            r["kind"],
+            r["ad_id"],
+            r["model_version"],
+            _json_text(r["inputs"]),
+            _json_text(r["output"]),
+            served(r["served_at"]),
+        )
         for r in rows
     ]
-    with db.session() as s:
-        s.execute(stmt, params)
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql(sql, params)
+
+
+def _pg_time(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _sqlite_time(value: datetime) -> str:
+    """Naive UTC in SQLAlchemy's SQLite DATETIME text (what ``UTCDateTime`` stores)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(sep=" ", timespec="microseconds")
 
 
 def recent(db: Database, tenant_id: str, kind: str, limit: int = 100) -> list[dict[str, Any]]:

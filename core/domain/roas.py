@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -105,9 +106,10 @@ class RoasConfig:
             self.low_below_hours <= self.high_after_hours, "low_below_hours > high_after_hours"
         )
 
-    @property
+    @cached_property
     def version(self) -> str:
-        """Names this configuration in the prediction log (``rules-<hash>``)."""
+        """Names this configuration in the prediction log (``rules-<hash>``; computed once:
+        it is read on every served prediction)."""
         return "rules-" + hashlib.sha256(repr(self).encode()).hexdigest()[:12]
 
     @classmethod

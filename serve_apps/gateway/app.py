@@ -13,14 +13,16 @@ from serve_apps.gateway.errors import error_response, install_error_handlers
 from serve_apps.gateway.metrics import install_metrics
 from serve_apps.gateway.services import Services
 
-# Router modules, in inclusion order (each exposes ``router``).
+# Router modules, in inclusion order (each exposes ``router``). A request is matched against
+# the routes in this order (by FastAPI, and once more by Serve to name its metrics), so the
+# hot paths come first.
 ROUTERS = (
-    "serve_apps.gateway.routes.health",
+    "serve_apps.gateway.routes.predict",
     "serve_apps.gateway.routes.feedback",
+    "serve_apps.gateway.routes.health",
     "serve_apps.gateway.routes.changes",  # before ads: /api/ads/changes is not an ad id
     "serve_apps.gateway.routes.ads",
     "serve_apps.gateway.routes.rag",
-    "serve_apps.gateway.routes.predict",
     "serve_apps.gateway.routes.experiments",
     "serve_apps.gateway.routes.jobs",
     "serve_apps.gateway.routes.assets",  # before pro: /api/pro/assets is not an operation

@@ -8,7 +8,8 @@ One pure ASGI middleware (no per-request threads, no database on the hot path):
 * a verified key (and an unknown one) is cached by its SHA-256 for
   ``api.key_cache_ttl_s`` seconds, so revocation takes effect within that time and the
   database sees one lookup per key and replica per TTL (which also records
-  ``last_used_at``);
+  ``last_used_at``), sent by one request while the others wait for it, or in the
+  background before the entry expires;
 * the caller's tenant goes to ``request.state.tenant_id`` (read by ``TenantDep``).
 
 Keys never reach a log: only their prefix does.
@@ -54,7 +55,14 @@ _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="adcluster"'}
 
 
 class KeyCache:
-    """Key hash -> (KeyInfo | None, expiry). Bounded; a TTL of 0 disables it."""
+    """Key hash -> (KeyInfo | None, expiry). Bounded; a TTL of 0 disables it.
+
+    One database lookup at a time per key and replica: concurrent requests with a key
+    that is not cached share the first one's lookup instead of each sending their own
+    (the burst that followed every expiry under load). An entry in use is refreshed in
+    the background once ``refresh_at`` of its TTL has passed, so a busy key never makes a
+    request wait for the database, and a revocation still takes effect within the TTL.
+    """
 
     def __init__(
         self,
@@ -62,26 +70,47 @@ class KeyCache:
         ttl_s: float,
         *,
         max_entries: int = 10_000,
+        refresh_at: float = 0.8,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = db
         self.ttl_s = ttl_s
         self.max_entries = max_entries
+        self.refresh_after_s = ttl_s * refresh_at
         self._clock = clock
         self._entries: dict[str, tuple[KeyInfo | None, float]] = {}
+        self._lookups: dict[str, asyncio.Future[KeyInfo | None]] = {}
+        self.lookups = 0  # database lookups sent (tests, metrics)
 
     async def lookup(self, key: str) -> KeyInfo | None:
         digest = hash_key(key)
         hit = self._entries.get(digest)
         now = self._clock()
         if hit is not None and hit[1] > now:
+            if hit[1] - now < self.ttl_s - self.refresh_after_s and digest not in self._lookups:
+                self._start_lookup(digest, key).add_done_callback(_ignore_failure)
             return hit[0]
-        info = await asyncio.to_thread(lookup_key, self.db, key)
-        if self.ttl_s > 0:
-            if len(self._entries) >= self.max_entries:
-                self._prune(now)
-            self._entries[digest] = (info, now + self.ttl_s)
-        return info
+        running = self._lookups.get(digest)
+        if running is None:
+            running = self._start_lookup(digest, key)
+        return await asyncio.shield(running)
+
+    def _start_lookup(self, digest: str, key: str) -> asyncio.Future[KeyInfo | None]:
+        self.lookups += 1
+        future = asyncio.ensure_future(asyncio.to_thread(lookup_key, self.db, key))
+        self._lookups[digest] = future
+        future.add_done_callback(lambda f: self._store(digest, f))
+        return future
+
+    def _store(self, digest: str, future: asyncio.Future[KeyInfo | None]) -> None:
+        if self._lookups.get(digest) is future:
+            del self._lookups[digest]
+        if self.ttl_s <= 0 or future.cancelled() or future.exception() is not None:
+            return  # a failed lookup is not cached: the next request tries again
+        now = self._clock()
+        if len(self._entries) >= self.max_entries and digest not in self._entries:
+            self._prune(now)
+        self._entries[digest] = (future.result(), now + self.ttl_s)
 
     def clear(self) -> None:
         self._entries.clear()
@@ -92,6 +121,13 @@ class KeyCache:
         if len(self._entries) >= self.max_entries:
             for digest in list(self._entries)[: len(self._entries) // 2]:
                 del self._entries[digest]
+
+
+def _ignore_failure(future: asyncio.Future[Any]) -> None:
+    """A background refresh that failed leaves the entry to expire (read the error so
+    asyncio does not log it as never retrieved)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def extract_key(headers: list[tuple[bytes, bytes]]) -> str | None:

@@ -42,6 +42,36 @@ def test_a_bad_entry_fails_naming_the_key(tmp_path: Path) -> None:
         load_config("actors.yaml", catalogue.Catalogue, path=path)
 
 
+def _thread_niceness(_actor: object) -> list[int]:
+    import os
+
+    return [os.getpriority(os.PRIO_PROCESS, int(tid)) for tid in os.listdir("/proc/self/task")]
+
+
+def test_lower_priority_renices_every_thread_and_never_raises_priority() -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import os, threading; from actors.priority import lower_priority;"
+        "t = threading.Thread(target=threading.Event().wait, daemon=True); t.start();"
+        "os.setpriority(os.PRIO_PROCESS, t.native_id, 15);"
+        "n = lower_priority(10);"
+        "print(n, sorted(os.getpriority(os.PRIO_PROCESS, int(x))"
+        " for x in os.listdir('/proc/self/task')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    ).stdout.split(maxsplit=1)
+    assert out == ["1", "[10, 15]\n"]  # the main thread raised to 10; 15 stays 15
+
+
 @pytest.mark.ray
 def test_a_renamed_entry_is_started_found_and_stopped_under_its_new_name(
     ray_session: None, make_settings
@@ -60,6 +90,10 @@ def test_a_renamed_entry_is_started_found_and_stopped_under_its_new_name(
         # get() of a running actor returns it rather than a second one
         again = catalogue.get("winner_memory", settings, catalogue=renamed)
         assert again._actor_id == handle._actor_id
+        # a background actor: every thread of its process at its niceness (10)
+        assert spec.niceness == 10
+        nice = ray.get(handle.__ray_call__.remote(_thread_niceness))
+        assert nice and min(nice) >= 10, nice
     finally:
         assert catalogue.kill("winner_memory", settings, catalogue=renamed)
     deadline = time.monotonic() + 30

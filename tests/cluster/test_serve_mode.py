@@ -37,6 +37,14 @@ def test_repo_config_defaults_to_haproxy_with_free_side_ports() -> None:
     assert env["RAY_SERVE_HAPROXY_METRICS_ENABLED"] == "0"
     ports = {env[k] for k in env if k.endswith("_PORT")}
     assert len(ports) == 4 and "8404" not in ports
+    assert env["RAY_SERVE_HAPROXY_LOG_TARGET"] == serve_mode.NO_ACCESS_LOG
+    assert env["RAY_SERVE_METRICS_EXPORT_INTERVAL_MS"] == "1000"
+    assert env["RAY_SERVE_CONTROL_LOOP_INTERVAL_S"] == "0.5"
+
+
+def test_an_access_log_target_is_passed_to_haproxy() -> None:
+    env = serve_mode.ray_env(http(haproxy={"access_log": "/dev/log"}))
+    assert env["RAY_SERVE_HAPROXY_LOG_TARGET"] == "/dev/log"
 
 
 def test_env_switches_to_the_default_proxy(monkeypatch: pytest.MonkeyPatch) -> None:

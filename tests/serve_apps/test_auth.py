@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -17,6 +18,7 @@ from core.db.engine import Database
 from core.db.models import ApiKey
 from core.settings import Settings
 from serve_apps.gateway.app import build_app
+from serve_apps.gateway.auth import KeyCache
 from serve_apps.gateway.deps import TenantDep
 from serve_apps.gateway.services import Services
 
@@ -161,6 +163,73 @@ def test_revocation_takes_effect_within_the_cache_ttl(
         assert client.post(PATH, json=ROAS, headers=bearer(key)).status_code == 200
         app.state.key_cache.clear()  # ... until the entry expires
         assert client.post(PATH, json=ROAS, headers=bearer(key)).status_code == 403
+    db.dispose()
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _migrated_db(make_settings: Callable[..., Settings]) -> Database:
+    return Database(make_settings("sqlite").db_url)
+
+
+def test_concurrent_misses_share_one_lookup(make_settings: Callable[..., Settings]) -> None:
+    db = _migrated_db(make_settings)
+    key = keys.create_key(db, tenant_id="acme", name="k")
+    cache = KeyCache(db, 10.0)
+
+    async def burst() -> list[keys.KeyInfo | None]:
+        return await asyncio.gather(*(cache.lookup(key) for _ in range(32)))
+
+    infos = asyncio.run(burst())
+    assert cache.lookups == 1  # not one per waiting request
+    assert {i.tenant_id for i in infos if i is not None} == {"acme"} and None not in infos
+    db.dispose()
+
+
+def test_a_busy_key_is_refreshed_in_the_background(
+    make_settings: Callable[..., Settings],
+) -> None:
+    db = _migrated_db(make_settings)
+    key = keys.create_key(db, tenant_id="acme", name="k")
+    clock = _Clock()
+    cache = KeyCache(db, 10.0, refresh_at=0.8, clock=clock)
+
+    async def scenario() -> None:
+        assert (await cache.lookup(key)).revoked is False  # first use: looked up
+        clock.now += 5  # within the TTL, before the refresh point: cached
+        await cache.lookup(key)
+        assert cache.lookups == 1
+        keys.revoke_key(db, keys.key_prefix(key))
+        clock.now += 4  # past 80 % of the TTL: answered from the cache, refreshed behind
+        assert (await cache.lookup(key)).revoked is False
+        assert cache.lookups == 2
+        while cache._lookups:  # the refresh finishes in its thread
+            await asyncio.sleep(0.01)
+        assert (await cache.lookup(key)).revoked is True  # within the TTL of the revocation
+
+    asyncio.run(scenario())
+    db.dispose()
+
+
+def test_a_failed_lookup_is_not_cached(make_settings: Callable[..., Settings]) -> None:
+    db = _migrated_db(make_settings)
+    key = keys.create_key(db, tenant_id="acme", name="k")
+    cache = KeyCache(Database("sqlite:////nonexistent/dir/x.db"), 10.0)
+
+    async def scenario() -> keys.KeyInfo | None:
+        with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises
+            await cache.lookup(key)
+        cache.db = db  # the database is back: the next request looks the key up again
+        return await cache.lookup(key)
+
+    info = asyncio.run(scenario())
+    assert info is not None and info.tenant_id == "acme" and cache.lookups == 2
     db.dispose()
 
 

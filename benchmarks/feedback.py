@@ -273,6 +273,7 @@ def measure_postgres(
                 for side in ("peer", "gateway") if i % 2 == 0 else ("gateway", "peer"):
                     load, url, others = sides[side]
                     with paused(others()):
+                        load.run(url, connections, args.settle, winners)
                         rounds[side].append(load.one_round(side, url, connections, winners))
             for side in rounds:
                 result[side][name] = summarise(rounds[side])
@@ -324,6 +325,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument(
+        "--settle", type=float, default=1.0, help="seconds of load before each round, not counted"
+    )
     parser.add_argument("--connections", default="16,64")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument(

@@ -350,11 +350,13 @@ def measure_gateway(
                 if side == "plain":
                     print("  plain uvicorn (Ray stopped):", end="", flush=True)
                     with paused(ray_processes(exclude={plain.proc.pid})):
+                        load.run(plain.url, load.args.settle)
                         sides["plain"].append(load.one_round(plain.url))
                     continue
                 set_prediction_log(settings, port, side == "on")
                 print(f"  gateway, prediction log {side}:", end="", flush=True)
                 with paused([psutil.Process(plain.proc.pid)]):
+                    load.run(url, load.args.settle)
                     sides[side].append(load.one_round(url))
     finally:
         try:
@@ -381,6 +383,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument(
+        "--settle", type=float, default=1.0, help="seconds of load before each round, not counted"
+    )
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--modes", default="haproxy", help="gateway proxy modes, comma-separated")

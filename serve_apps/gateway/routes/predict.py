@@ -112,6 +112,9 @@ class PipelineOut(BaseModel):
     avg_probability: Rate
 
 
+_NOT_AD_ID = frozenset({"ad_id"})  # the log's inputs and output: the row has its own ad_id
+
+
 @router.post("/roas", response_model=RoasOut)
 async def predict_roas_route(body: RoasIn, services: ServicesDep, tenant: TenantDep) -> RoasOut:
     """Blend CTR-implied and observed ROAS by hours live; project spend, revenue, profit.
@@ -143,8 +146,8 @@ async def predict_roas_route(body: RoasIn, services: ServicesDep, tenant: Tenant
                 kind="roas",
                 ad_id=body.ad_id,
                 model_version=config.version,
-                inputs=body.model_dump_json(exclude={"ad_id"}),
-                output=out.model_dump_json(exclude={"ad_id"}),
+                inputs=body.model_dump_json(exclude=_NOT_AD_ID),
+                output=out.model_dump_json(exclude=_NOT_AD_ID),
             )
         )
     return out

@@ -46,13 +46,15 @@ def test_json_text_is_stored_as_json(db: Database) -> None:
 
 def test_served_at_reads_back_exactly(db: Database) -> None:
     """Times go to the driver as they are (PostgreSQL) or as SQLAlchemy's SQLite text: an
-    aware time in another zone, a naive UTC one and a whole second all read back equal."""
+    aware time in another zone, a naive UTC one, a whole second and epoch seconds (the
+    gateway's rows) all read back equal."""
     from datetime import UTC, datetime, timedelta, timezone
 
     times = [
         datetime(2026, 11, 26, 13, 5, 7, 123456, tzinfo=timezone(timedelta(hours=2))),
         datetime(2026, 11, 26, 11, 5, 8, 5),  # naive: UTC
         datetime(2026, 11, 26, 11, 5, 9, tzinfo=UTC),
+        datetime(2026, 11, 26, 11, 5, 10, 250000, tzinfo=UTC).timestamp(),  # epoch seconds
     ]
     insert_rows(db, [row(i, "t4") | {"served_at": t} for i, t in enumerate(times)])
     got = [r["served_at"] for r in reversed(recent(db, "t4", "roas"))]
@@ -60,4 +62,5 @@ def test_served_at_reads_back_exactly(db: Database) -> None:
         datetime(2026, 11, 26, 11, 5, 7, 123456, tzinfo=UTC),
         datetime(2026, 11, 26, 11, 5, 8, 5, tzinfo=UTC),
         datetime(2026, 11, 26, 11, 5, 9, tzinfo=UTC),
+        datetime(2026, 11, 26, 11, 5, 10, 250000, tzinfo=UTC),
     ]

@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -410,10 +411,22 @@ def main(argv: list[str] | None = None) -> None:
             db, tenant_id=settings.tenant_id, name="bench", rate_limit_per_min=BENCH_RATE_LIMIT
         )
         db.dispose()
+        # The plain app gets a copy of the database (same key): a Ray process stopped while it
+        # holds SQLite's write lock must not stall the plain side's key lookups.
+        plain_settings = settings.replace(
+            data_dir=str(workdir / "plain"),
+            database_url=f"sqlite:///{workdir / 'plain' / 'adcluster.db'}",
+        )
+        (workdir / "plain").mkdir()
+        with (
+            sqlite3.connect(workdir / "data" / "adcluster.db") as src,
+            sqlite3.connect(workdir / "plain" / "adcluster.db") as dst,
+        ):
+            src.backup(dst)
         load = Load(args, key, workdir)
         load_before = [round(x, 2) for x in os.getloadavg()]  # other work on the machine
         print(f"load: {load.name}, {args.connections} connections", flush=True)
-        server = PlainServer(settings)  # started before Ray: not a child of its processes
+        server = PlainServer(plain_settings)  # before Ray: not a child of its processes
         try:
             load.check(server.url)
             load.run(server.url, args.warmup)

@@ -6,8 +6,11 @@ request (ad upsert + metrics insert; the winner trigger does the rest). The gate
 ``adcluster up``'s (Ray Serve behind HAProxy, two replicas, the sampler and the job consumer
 running). Same wrk load on both sides, in the same run: a new ad id every request, every
 row a winner (CTR 4% after 48 h), 16 and 64 connections, then rows that never win at 16
-(the write path alone); PostgreSQL for both. Then the embedded default (SQLite) through the
-gateway at 16 connections: throughput and p99.
+(the write path alone); PostgreSQL for both, each on a fresh schema. The two sides are
+interleaved: at every setting their rounds alternate, the peer measured with every Ray
+process stopped (SIGSTOP, as if Ray were not running) and the gateway with the peer's
+process stopped, so that both meet the same machine (its speed drifts within minutes).
+Then the embedded default (SQLite) through the gateway at 16 connections: throughput and p99.
 
 Nothing acknowledged may be lost: after each gateway side the script counts the stored rows
 against wrk's 2xx answers and waits until every queued winner is indexed.

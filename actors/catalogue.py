@@ -35,7 +35,7 @@ class ActorSpec(ConfigModel):
     num_cpus: float = Field(ge=0)
     num_gpus: float = Field(ge=0)
     resources: dict[str, float]
-    niceness: int = Field(default=0, ge=0, le=19)
+    niceness: int = Field(ge=0, le=19)
 
     def namespace_for(self, settings: Settings) -> str:
         return self.namespace or settings.ray.namespace

@@ -15,7 +15,7 @@ stopped. Interleaving keeps this machine's drift (other tenants: its speed has b
 to change by 2x within minutes) out of the ratios. Targets: gateway >= 0.8x the plain
 app's throughput, p99 <= 2x, and >= 0.95x of itself without the prediction log.
 
-    .venv/bin/python benchmarks/gateway.py [--duration 10] [--rounds 3] [--modes haproxy,default]
+    .venv/bin/python benchmarks/gateway.py [--duration 10] [--rounds 5] [--modes haproxy,default]
 
 Writes ``benchmarks/results/gateway.json``: ``ratio`` (gateway/plain requests per
 second), ``p99_ratio`` (gateway/plain p99), ``prediction_log_ratio`` (gateway with/without
@@ -382,7 +382,7 @@ def measure_gateway(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument(
         "--settle", type=float, default=1.0, help="seconds of load before each round, not counted"

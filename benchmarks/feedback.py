@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,11 +44,11 @@ from sqlalchemy import text  # noqa: E402
 from benchmarks.common import paused, ray_processes, write_result  # noqa: E402
 from benchmarks.gateway import (  # noqa: E402
     WRK_DONE,
+    PeerProcess,
     find_wrk,
     free_port,
     run_wrk,
     summarise,
-    wait_http,
 )
 from core.db.engine import Database  # noqa: E402
 from core.db.keys import create_key  # noqa: E402
@@ -213,31 +212,6 @@ def settings_list(counts: list[int]) -> list[tuple[str, int, bool]]:
     return [(f"c{c}", c, True) for c in counts] + [(f"c{counts[0]}_no_winners", counts[0], False)]
 
 
-class PeerServer:
-    """``benchmarks/feedback_peer.py`` under uvicorn (no Ray)."""
-
-    def __init__(self, settings: Settings) -> None:
-        port = free_port()
-        cmd = [
-            sys.executable,
-            "-m",
-            "benchmarks.feedback_peer",
-            "--port",
-            str(port),
-            "--database-url",
-            settings.db_url,
-        ]
-        self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        self.url = f"http://127.0.0.1:{port}"
-        wait_http(f"{self.url}/healthz")
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-
-
 def measure_postgres(
     peer_settings: Settings,
     gw_settings: Settings,
@@ -257,14 +231,15 @@ def measure_postgres(
     counts = [int(c) for c in args.connections.split(",")]
     peer_load = Load(wrk, new_key(peer_settings), workdir, args)
     gw_load = Load(wrk, new_key(gw_settings), workdir, args)
-    peer = PeerServer(peer_settings)  # before Ray: not one of its processes
+    # Started before Ray: not one of its processes.
+    peer = PeerProcess("benchmarks.feedback_peer", "--database-url", peer_settings.db_url)
     saved = dict(os.environ)
     result: dict[str, Any] = {"peer": {}, "gateway": {}}
     try:
         running = runtime.up(gw_settings, "local", port=free_port())
         print("peer: FastAPI + psycopg under uvicorn; gateway: adcluster up", flush=True)
         sides = {
-            "peer": (peer_load, peer.url, lambda: ray_processes(exclude={peer.proc.pid})),
+            "peer": (peer_load, peer.base_url, lambda: ray_processes(exclude={peer.proc.pid})),
             "gateway": (gw_load, running.url, lambda: [psutil.Process(peer.proc.pid)]),
         }
         for name, connections, winners in settings_list(counts):

@@ -271,33 +271,27 @@ def wait_http(url: str, timeout_s: float = 60) -> None:
     raise TimeoutError(url)
 
 
-class PlainServer:
-    """The peer: the same ``build_app`` under one plain uvicorn process (no Ray)."""
+class PeerProcess:
+    """A benchmark's peer server: ``python -m <module> --port <free port> <args>`` from the
+    repository root (no Ray), ready once its ``/healthz`` answers; ``close()`` stops it."""
 
-    description = "uvicorn (1 process, uvloop + httptools), same build_app"
-
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, module: str, *args: str) -> None:
         port = free_port()
-        cmd = [
-            sys.executable,
-            "-m",
-            "benchmarks.plain_app",
-            "--port",
-            str(port),
-            "--data-dir",
-            settings.data_dir,
-            "--database-url",
-            settings.db_url,
-        ]
         self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            [sys.executable, "-m", module, "--port", str(port), *args],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
-        self.url = f"http://127.0.0.1:{port}{PATH}"
-        wait_http(f"http://127.0.0.1:{port}/healthz")
+        self.base_url = f"http://127.0.0.1:{port}"
+        wait_http(f"{self.base_url}/healthz")
 
     def close(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=30)
+
+
+PLAIN_SERVER = "uvicorn (1 process, uvloop + httptools), same build_app"
 
 
 def set_user_config(settings: Settings, port: int, changes: dict[str, dict[str, Any]]) -> None:
@@ -322,7 +316,7 @@ def set_prediction_log(settings: Settings, port: int, on: bool) -> None:
 
 
 def measure_gateway(
-    settings: Settings, load: Load, mode: str, plain: PlainServer
+    settings: Settings, load: Load, mode: str, plain: PeerProcess
 ) -> dict[str, Any]:
     """Rounds of three sides, interleaved on one machine: the plain app (with every Ray
     process stopped), and the gateway with the prediction log on and off (``user_config``,
@@ -341,7 +335,7 @@ def measure_gateway(
         startup_s = time.monotonic() - started
         effective = serve_mode.current_proxy()
         print(f"gateway, proxy={effective} (up in {startup_s:.1f} s)", flush=True)
-        url = f"{running.url}{PATH}"
+        url, plain_url = f"{running.url}{PATH}", f"{plain.base_url}{PATH}"
         load.check(url)
         load.run(url, load.args.warmup)
         sides: dict[str, list[dict[str, Any]]] = {"plain": [], "on": [], "off": []}
@@ -351,8 +345,8 @@ def measure_gateway(
                 if side == "plain":
                     print("  plain uvicorn (Ray stopped):", end="", flush=True)
                     with paused(ray_processes(exclude={plain.proc.pid})):
-                        load.run(plain.url, load.args.settle)
-                        sides["plain"].append(load.one_round(plain.url))
+                        load.run(plain_url, load.args.settle)
+                        sides["plain"].append(load.one_round(plain_url))
                     continue
                 set_prediction_log(settings, port, side == "on")
                 print(f"  gateway, prediction log {side}:", end="", flush=True)
@@ -375,7 +369,7 @@ def measure_gateway(
         "serve_config": yaml.safe_load((ROOT / "configs" / "serve.yaml").read_text()),
         **on,
         "without_prediction_log": off,
-        "plain": {"server": plain.description, **peer},
+        "plain": {"server": PLAIN_SERVER, **peer},
     }
 
 
@@ -426,10 +420,16 @@ def main(argv: list[str] | None = None) -> None:
         load = Load(args, key, workdir)
         load_before = [round(x, 2) for x in os.getloadavg()]  # other work on the machine
         print(f"load: {load.name}, {args.connections} connections", flush=True)
-        server = PlainServer(plain_settings)  # before Ray: not a child of its processes
+        server = PeerProcess(  # started before Ray: not one of its processes
+            "benchmarks.plain_app",
+            "--data-dir",
+            plain_settings.data_dir,
+            "--database-url",
+            plain_settings.db_url,
+        )
         try:
-            load.check(server.url)
-            load.run(server.url, args.warmup)
+            load.check(f"{server.base_url}{PATH}")
+            load.run(f"{server.base_url}{PATH}", args.warmup)
             gateways = {mode: measure_gateway(settings, load, mode, server) for mode in modes}
         finally:
             server.close()

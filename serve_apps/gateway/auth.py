@@ -87,13 +87,18 @@ class KeyCache:
         hit = self._entries.get(digest)
         now = self._clock()
         if hit is not None and hit[1] > now:
-            if hit[1] - now < self.ttl_s - self.refresh_after_s and digest not in self._lookups:
+            if hit[1] - now < self.ttl_s - self.refresh_after_s and self._idle(digest):
                 self._start_lookup(digest, key).add_done_callback(_ignore_failure)
             return hit[0]
         running = self._lookups.get(digest)
-        if running is None:
-            running = self._start_lookup(digest, key)
+        if running is None or running.get_loop() is not asyncio.get_running_loop():
+            running = self._start_lookup(digest, key)  # (another loop's: a test client's)
         return await asyncio.shield(running)
+
+    def _idle(self, digest: str) -> bool:
+        """No lookup of ``digest`` is running on this loop."""
+        running = self._lookups.get(digest)
+        return running is None or running.get_loop() is not asyncio.get_running_loop()
 
     def _start_lookup(self, digest: str, key: str) -> asyncio.Future[KeyInfo | None]:
         self.lookups += 1

@@ -217,6 +217,23 @@ def test_a_busy_key_is_refreshed_in_the_background(
     db.dispose()
 
 
+def test_a_lookup_left_running_on_a_closed_loop_is_not_awaited(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Test clients may run each request on a loop of its own: a background refresh left
+    behind on a loop that has ended must not hold up every later lookup of the key."""
+    db = _migrated_db(make_settings)
+    key = keys.create_key(db, tenant_id="acme", name="k")
+    cache = KeyCache(db, 10.0)
+
+    other = asyncio.new_event_loop()
+    cache._lookups[keys.hash_key(key)] = other.create_future()  # never resolved
+    other.close()
+    info = asyncio.run(asyncio.wait_for(cache.lookup(key), 10))
+    assert info is not None and info.tenant_id == "acme"
+    db.dispose()
+
+
 def test_a_failed_lookup_is_not_cached(make_settings: Callable[..., Settings]) -> None:
     db = _migrated_db(make_settings)
     key = keys.create_key(db, tenant_id="acme", name="k")

@@ -237,13 +237,6 @@ class Load:
         )
         return r
 
-    def measure(self, url: str) -> dict[str, Any]:
-        """Check one request, warm up, then ``rounds`` rounds; the medians summarise."""
-        self.check(url)
-        self.run(url, self.args.warmup)
-        return summarise([self.one_round(url) for _ in range(self.args.rounds)])
-
-
 def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians over rounds (not the best round), with every round's figures."""
     return {

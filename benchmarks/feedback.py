@@ -46,7 +46,7 @@ from benchmarks.gateway import (  # noqa: E402
     WRK_DONE,
     PeerProcess,
     find_wrk,
-    free_port,
+    local_gateway,
     run_wrk,
     summarise,
 )
@@ -223,62 +223,42 @@ def measure_postgres(
     setting, rounds alternate (the order swapping each round), the peer measured with every
     Ray process stopped (SIGSTOP: as if Ray were not running), the gateway with the peer's
     process stopped. Then the gateway's no-loss check."""
-    import ray
-    from ray import serve
-
-    from cluster import runtime
-
     counts = [int(c) for c in args.connections.split(",")]
     peer_load = Load(wrk, new_key(peer_settings), workdir, args)
     gw_load = Load(wrk, new_key(gw_settings), workdir, args)
     # Started before Ray: not one of its processes.
     peer = PeerProcess("benchmarks.feedback_peer", "--database-url", peer_settings.db_url)
-    saved = dict(os.environ)
     result: dict[str, Any] = {"peer": {}, "gateway": {}}
     try:
-        running = runtime.up(gw_settings, "local", port=free_port())
-        print("peer: FastAPI + psycopg under uvicorn; gateway: adcluster up", flush=True)
-        sides = {
-            "peer": (peer_load, peer.base_url, lambda: ray_processes(exclude={peer.proc.pid})),
-            "gateway": (gw_load, running.url, lambda: [psutil.Process(peer.proc.pid)]),
-        }
-        for name, connections, winners in settings_list(counts):
-            rounds: dict[str, list[dict[str, Any]]] = {"peer": [], "gateway": []}
-            for load, url, others in sides.values():
-                with paused(others()):
-                    load.run(url, connections, args.warmup, winners)
-            for i in range(args.rounds):
-                for side in ("peer", "gateway") if i % 2 == 0 else ("gateway", "peer"):
-                    load, url, others = sides[side]
+        with local_gateway(gw_settings) as running:
+            print("peer: FastAPI + psycopg under uvicorn; gateway: adcluster up", flush=True)
+            sides = {
+                "peer": (peer_load, peer.base_url, lambda: ray_processes(exclude={peer.proc.pid})),
+                "gateway": (gw_load, running.url, lambda: [psutil.Process(peer.proc.pid)]),
+            }
+            for name, connections, winners in settings_list(counts):
+                rounds: dict[str, list[dict[str, Any]]] = {"peer": [], "gateway": []}
+                for load, url, others in sides.values():
                     with paused(others()):
-                        load.run(url, connections, args.settle, winners)
-                        rounds[side].append(load.one_round(side, url, connections, winners))
-            for side in rounds:
-                result[side][name] = summarise(rounds[side])
-        result["gateway"]["no_loss"] = check_no_loss(gw_settings, gw_load)
-        print(f"  no-loss check: {result['gateway']['no_loss']}", flush=True)
+                        load.run(url, connections, args.warmup, winners)
+                for i in range(args.rounds):
+                    for side in ("peer", "gateway") if i % 2 == 0 else ("gateway", "peer"):
+                        load, url, others = sides[side]
+                        with paused(others()):
+                            load.run(url, connections, args.settle, winners)
+                            rounds[side].append(load.one_round(side, url, connections, winners))
+                for side in rounds:
+                    result[side][name] = summarise(rounds[side])
+            result["gateway"]["no_loss"] = check_no_loss(gw_settings, gw_load)
+            print(f"  no-loss check: {result['gateway']['no_loss']}", flush=True)
     finally:
-        try:
-            runtime.down(gw_settings)
-            serve.shutdown()
-        finally:
-            ray.shutdown()
-            os.environ.clear()
-            os.environ.update(saved)
-            peer.close()
+        peer.close()
     return result
 
 
 def measure_sqlite(settings: Settings, load: Load, connections: int) -> dict[str, Any]:
     """The embedded default through the gateway: throughput and tail, then no-loss."""
-    import ray
-    from ray import serve
-
-    from cluster import runtime
-
-    saved = dict(os.environ)
-    try:
-        running = runtime.up(settings, "local", port=free_port())
+    with local_gateway(settings) as running:
         print("gateway (SQLite)", flush=True)
         load.run(running.url, connections, load.args.warmup)
         rounds = [
@@ -287,14 +267,6 @@ def measure_sqlite(settings: Settings, load: Load, connections: int) -> dict[str
         result: dict[str, Any] = {f"c{connections}": summarise(rounds)}
         result["no_loss"] = check_no_loss(settings, load)
         print(f"  no-loss check: {result['no_loss']}", flush=True)
-    finally:
-        try:
-            runtime.down(settings)
-            serve.shutdown()
-        finally:
-            ray.shutdown()
-            os.environ.clear()
-            os.environ.update(saved)
     return result
 
 

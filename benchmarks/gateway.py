@@ -37,6 +37,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +239,7 @@ class Load:
         )
         return r
 
+
 def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians over rounds (not the best round), with every round's figures."""
     return {
@@ -262,6 +265,30 @@ def wait_http(url: str, timeout_s: float = 60) -> None:
             pass
         time.sleep(0.2)
     raise TimeoutError(url)
+
+
+@contextmanager
+def local_gateway(settings: Settings, port: int | None = None) -> Iterator[Any]:
+    """``adcluster up`` on a local Ray started in this process (its processes are this
+    script's descendants: ``ray_processes``); yields ``runtime.Running``. On exit: down,
+    Serve and Ray shut down, and this process's environment as it was before (``up`` sets
+    the Serve variables of its mode)."""
+    import ray
+    from ray import serve
+
+    from cluster import runtime
+
+    saved = dict(os.environ)
+    try:
+        yield runtime.up(settings, "local", port=port or free_port())
+    finally:
+        try:
+            runtime.down(settings)
+            serve.shutdown()
+        finally:
+            ray.shutdown()
+            os.environ.clear()
+            os.environ.update(saved)
 
 
 class PeerProcess:
@@ -314,17 +341,10 @@ def measure_gateway(
     """Rounds of three sides, interleaved on one machine: the plain app (with every Ray
     process stopped), and the gateway with the prediction log on and off (``user_config``,
     the same replicas; the plain process stopped). The order rotates every round."""
-    import ray
-    from ray import serve
-
-    from cluster import runtime
-
     settings = settings.replace(http={"proxy": mode})
     port = free_port()
-    saved = dict(os.environ)
-    try:
-        started = time.monotonic()
-        running = runtime.up(settings, "local", port=port)
+    started = time.monotonic()
+    with local_gateway(settings, port) as running:
         startup_s = time.monotonic() - started
         effective = serve_mode.current_proxy()
         print(f"gateway, proxy={effective} (up in {startup_s:.1f} s)", flush=True)
@@ -346,14 +366,6 @@ def measure_gateway(
                 with paused([psutil.Process(plain.proc.pid)]):
                     load.run(url, load.args.settle)
                     sides[side].append(load.one_round(url))
-    finally:
-        try:
-            runtime.down(settings)
-            serve.shutdown()
-        finally:
-            ray.shutdown()
-            os.environ.clear()
-            os.environ.update(saved)
     on, off, peer = (summarise(sides[k]) for k in ("on", "off", "plain"))
     return {
         "server": f"Ray Serve gateway, proxy={effective}",

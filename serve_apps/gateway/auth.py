@@ -76,7 +76,7 @@ class KeyCache:
         self.db = db
         self.ttl_s = ttl_s
         self.max_entries = max_entries
-        self.refresh_after_s = ttl_s * refresh_at
+        self.refresh_when_left_s = ttl_s * (1 - refresh_at)  # of an entry's TTL
         self._clock = clock
         self._entries: dict[str, tuple[KeyInfo | None, float]] = {}
         self._lookups: dict[str, asyncio.Future[KeyInfo | None]] = {}
@@ -87,18 +87,19 @@ class KeyCache:
         hit = self._entries.get(digest)
         now = self._clock()
         if hit is not None and hit[1] > now:
-            if hit[1] - now < self.ttl_s - self.refresh_after_s and self._idle(digest):
+            if hit[1] - now < self.refresh_when_left_s and self._running(digest) is None:
                 self._start_lookup(digest, key).add_done_callback(_ignore_failure)
             return hit[0]
-        running = self._lookups.get(digest)
-        if running is None or running.get_loop() is not asyncio.get_running_loop():
-            running = self._start_lookup(digest, key)  # (another loop's: a test client's)
+        running = self._running(digest) or self._start_lookup(digest, key)
         return await asyncio.shield(running)
 
-    def _idle(self, digest: str) -> bool:
-        """No lookup of ``digest`` is running on this loop."""
+    def _running(self, digest: str) -> asyncio.Future[KeyInfo | None] | None:
+        """The lookup of ``digest`` in flight on this loop (one left on another loop, a
+        test client's, is never awaited)."""
         running = self._lookups.get(digest)
-        return running is None or running.get_loop() is not asyncio.get_running_loop()
+        if running is None or running.get_loop() is not asyncio.get_running_loop():
+            return None
+        return running
 
     def _start_lookup(self, digest: str, key: str) -> asyncio.Future[KeyInfo | None]:
         self.lookups += 1

@@ -40,6 +40,41 @@ def ray_processes(exclude: Iterable[int] = ()) -> list[psutil.Process]:
     return [p for p in psutil.Process().children(recursive=True) if p.pid not in skip]
 
 
+def process_label(p: psutil.Process) -> str:
+    """A stable name for a process: Ray's title without the method it runs now
+    (``ray::WinnerMemory.index_winners`` -> ``WinnerMemory``), else the executable's name."""
+    name = p.name()
+    if name.startswith("ray::"):
+        return name[5:].split(".")[0].removeprefix("ServeReplica:")
+    return name
+
+
+def cpu_seconds(processes: Iterable[psutil.Process]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far, summed by ``process_label``."""
+    out: dict[str, float] = {}
+    for p in processes:
+        with suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            t = p.cpu_times()
+            label = process_label(p)
+            out[label] = out.get(label, 0.0) + t.user + t.system
+    return out
+
+
+def postgres_processes() -> list[psutil.Process]:
+    """Every process of the local PostgreSQL server (backends included)."""
+    return [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
+
+
+def cpu_ms_per_request(
+    before: dict[str, float], after: dict[str, float], requests: int, floor_ms: float = 0.02
+) -> dict[str, float]:
+    """Each label's CPU milliseconds per request between two ``cpu_seconds`` snapshots
+    (labels under ``floor_ms`` left out), plus ``total``, largest first."""
+    per = {k: (v - before.get(k, 0.0)) * 1000 / max(requests, 1) for k, v in after.items()}
+    kept = {k: round(v, 3) for k, v in sorted(per.items(), key=lambda kv: -kv[1]) if v >= floor_ms}
+    return {"total": round(sum(per.values()), 3), **kept}
+
+
 @contextmanager
 def paused(processes: Iterable[psutil.Process]) -> Iterator[None]:
     """Stop ``processes`` (SIGSTOP) for the block and continue them after (SIGCONT).

@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,14 @@ sys.path.insert(0, str(ROOT))
 import psutil  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-from benchmarks.common import paused, ray_processes, write_result  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    cpu_ms_per_request,
+    cpu_seconds,
+    paused,
+    postgres_processes,
+    ray_processes,
+    write_result,
+)
 from benchmarks.gateway import (  # noqa: E402
     WRK_DONE,
     PeerProcess,
@@ -126,13 +134,28 @@ class Load:
         return result
 
     def one_round(
-        self, label: str, base_url: str, connections: int, winners: bool = True
+        self,
+        label: str,
+        base_url: str,
+        connections: int,
+        winners: bool = True,
+        metered: Callable[[], list[psutil.Process]] | None = None,
     ) -> dict[str, Any]:
+        """One counted round; ``metered``: the processes whose CPU per request is recorded
+        (``cpu_ms_per_request``, by process; it includes work that the round's requests left
+        to finish after it, such as winners still being indexed)."""
+        before = cpu_seconds(metered()) if metered else {}
         r = self.run(base_url, connections, self.args.duration, winners)
+        if metered:
+            r["cpu_ms_per_request"] = cpu_ms_per_request(
+                before, cpu_seconds(metered()), r["requests"]
+            )
+        cpu = r.get("cpu_ms_per_request", {}).get("total")
         print(
             f"  {label:<8}c={connections:<3}{'' if winners else ' (no winners)'}"
             f" {r['requests_per_s']:>8.1f} req/s  p50 {r['p50_ms']:.1f} ms"
-            f"  p99 {r['p99_ms']:.1f} ms  non-2xx {r['non_2xx']}  errors {r['socket_errors']}",
+            f"  p99 {r['p99_ms']:.1f} ms  non-2xx {r['non_2xx']}  errors {r['socket_errors']}"
+            + (f"  cpu {cpu:.2f} ms/req" if cpu is not None else ""),
             flush=True,
         )
         return r
@@ -149,6 +172,28 @@ def new_key(settings: Settings) -> str:
         db.dispose()
 
 
+def wait_indexed(settings: Settings, wait_s: float = 180.0) -> tuple[int, float]:
+    """Poll until no winner job is pending or running; (jobs left, seconds waited)."""
+    db = Database(settings.db_url)
+    started = time.monotonic()
+    left = -1
+    try:
+        while time.monotonic() - started < wait_s:
+            with db.engine.connect() as conn:
+                left = conn.execute(
+                    text(
+                        "SELECT count(*) FROM pending_jobs WHERE job_type = 'rag_index_winner'"
+                        " AND status IN ('pending', 'running')"
+                    )
+                ).scalar_one()
+            if left == 0:
+                break
+            time.sleep(0.5)
+    finally:
+        db.dispose()
+    return left, round(time.monotonic() - started, 1)
+
+
 def check_no_loss(settings: Settings, load: Load, wait_s: float = 180.0) -> dict[str, Any]:
     """Stored rows >= acknowledged answers, and every queued winner indexed (polled)."""
     db = Database(settings.db_url)
@@ -162,19 +207,7 @@ def check_no_loss(settings: Settings, load: Load, wait_s: float = 180.0) -> dict
                 for tag in load.acknowledged
             }
         lost = sum(max(0, n - stored[tag]) for tag, n in load.acknowledged.items())
-        started = time.monotonic()
-        pending = -1
-        while time.monotonic() - started < wait_s:
-            with db.engine.connect() as conn:
-                pending = conn.execute(
-                    text(
-                        "SELECT count(*) FROM pending_jobs WHERE job_type = 'rag_index_winner'"
-                        " AND status IN ('pending', 'running')"
-                    )
-                ).scalar_one()
-            if pending == 0:
-                break
-            time.sleep(0.5)
+        pending, drain_s = wait_indexed(settings, wait_s)
         with db.engine.connect() as conn:
             jobs = dict(
                 conn.execute(
@@ -202,8 +235,29 @@ def check_no_loss(settings: Settings, load: Load, wait_s: float = 180.0) -> dict
         "winner_jobs": jobs,
         "winners_not_indexed": unindexed,
         "winner_jobs_left": pending,
-        "drain_s": round(time.monotonic() - started, 1),
+        "drain_s": drain_s,
     }
+
+
+HOT_TABLES = ("ads", "performance_metrics", "pending_jobs", "winners")
+
+
+def refresh_statistics(settings: Settings) -> None:
+    """``ANALYZE`` the tables the load grows, as autovacuum would.
+
+    This machine's PostgreSQL runs with autovacuum off, so without this the tables are never
+    analysed: every connection keeps the plans it prepared while they were empty (the
+    foreign-key check of each metrics insert and the winner trigger's ad lookup among them),
+    and a plan that picked ``ix_ads_tenant_created`` over the primary key walks every ad of
+    the tenant on each insert: both sides slow down round after round. ``ANALYZE``
+    invalidates those plans."""
+    db = Database(settings.db_url)
+    try:
+        with db.engine.begin() as conn:
+            for table in HOT_TABLES:
+                conn.exec_driver_sql(f"ANALYZE {table}")
+    finally:
+        db.dispose()
 
 
 def settings_list(counts: list[int]) -> list[tuple[str, int, bool]]:
@@ -232,23 +286,38 @@ def measure_postgres(
     try:
         with local_gateway(gw_settings) as running:
             print("peer: FastAPI + psycopg under uvicorn; gateway: adcluster up", flush=True)
+            peer_proc = psutil.Process(peer.proc.pid)
             sides = {
-                "peer": (peer_load, peer.base_url, lambda: ray_processes(exclude={peer.proc.pid})),
-                "gateway": (gw_load, running.url, lambda: [psutil.Process(peer.proc.pid)]),
+                "peer": (peer_load, peer.base_url, lambda: ray_processes(exclude={peer_proc.pid})),
+                "gateway": (gw_load, running.url, lambda: [peer_proc]),
             }
+            metered = {  # whose CPU each side's rounds count (PostgreSQL's for both)
+                "peer": lambda: [peer_proc, *postgres_processes()],
+                "gateway": lambda: [*ray_processes(exclude={peer_proc.pid}), *postgres_processes()],
+            }
+            schemas = {"peer": peer_settings, "gateway": gw_settings}
             for name, connections, winners in settings_list(counts):
                 rounds: dict[str, list[dict[str, Any]]] = {"peer": [], "gateway": []}
-                for load, url, others in sides.values():
+                for side, (load, url, others) in sides.items():
                     with paused(others()):
                         load.run(url, connections, args.warmup, winners)
+                        refresh_statistics(schemas[side])
                 for i in range(args.rounds):
                     for side in ("peer", "gateway") if i % 2 == 0 else ("gateway", "peer"):
                         load, url, others = sides[side]
                         with paused(others()):
+                            refresh_statistics(schemas[side])
                             load.run(url, connections, args.settle, winners)
-                            rounds[side].append(load.one_round(side, url, connections, winners))
+                            rounds[side].append(
+                                load.one_round(side, url, connections, winners, metered[side])
+                            )
                 for side in rounds:
                     result[side][name] = summarise(rounds[side])
+                # The next setting starts with no backlog: what this one queued is indexed
+                # now, with the peer stopped, not during the next setting's gateway rounds.
+                with paused(sides["gateway"][2]()):
+                    left, waited = wait_indexed(gw_settings)
+                result["gateway"][name]["indexed_after_s"] = waited
             result["gateway"]["no_loss"] = check_no_loss(gw_settings, gw_load)
             print(f"  no-loss check: {result['gateway']['no_loss']}", flush=True)
     finally:

@@ -3,9 +3,10 @@
 The hot path of ``POST /api/ml/feedback`` on PostgreSQL (``core.db.feedback`` is the
 portable path, used for SQLite and for batches). It runs on the gateway's event loop, no
 worker thread: a thread that needs the GIL back after every statement waits behind the
-request handlers and leaves its transaction idle. The four statements of a group go out
-in one pipeline with their BEGIN and COMMIT (ad upsert, launch times, metrics insert with
-ids, queued jobs): one round trip; the winner trigger works inside the same transaction.
+request handlers and leaves its transaction idle. The three statements of a group (ad upsert;
+metrics insert returning ids and launch times; queued jobs) go out in one pipeline that
+ends in one Sync: one round trip and one implicit transaction, committed at the Sync; the
+winner trigger works inside it.
 
 Ids come back in parameter order: the rows are inserted by ``ORDER BY`` their position
 and take ascending ids from the sequence, so sorted ids map to positions (the technique
@@ -30,11 +31,6 @@ SELECT t, a, 'simulator', 'active', l, %(now)s
   FROM unnest(%(tenants)s::text[], %(ads)s::text[], %(launched)s::timestamptz[]) AS u(t, a, l)
 ON CONFLICT (tenant_id, ad_id) DO NOTHING
 """
-LAUNCH_TIMES = """
-SELECT ads.tenant_id, ads.ad_id, ads.launched_at
-  FROM ads JOIN unnest(%(tenants)s::text[], %(ads)s::text[]) AS u(t, a)
-    ON ads.tenant_id = u.t AND ads.ad_id = u.a
-"""
 INSERT_METRICS = """
 INSERT INTO performance_metrics (tenant_id, ad_id, video_id, impressions, clicks,
     conversions, spend, revenue, ctr, roas, observed_at, created_at)
@@ -45,7 +41,9 @@ SELECT t, a, v, i, c, cv, s, r, ctr, roas, o, %(now)s
               %(observed)s::timestamptz[])
        WITH ORDINALITY AS u(t, a, v, i, c, cv, s, r, ctr, roas, o, pos)
  ORDER BY pos
-RETURNING id
+RETURNING id, (SELECT launched_at FROM ads
+                WHERE ads.tenant_id = performance_metrics.tenant_id
+                  AND ads.ad_id = performance_metrics.ad_id)
 """
 QUEUED_JOBS = """
 SELECT dedupe_key, id FROM pending_jobs
@@ -95,19 +93,14 @@ async def _write_sorted(
     conn: psycopg.AsyncConnection, items: list[tuple[str, FeedbackRow]], rule: WinnerRule
 ) -> list[FeedbackResult]:
     p = _params(items, utcnow())
-    try:
-        async with conn.pipeline():  # BEGIN, four statements, COMMIT: one round trip
-            await conn.execute(UPSERT_ADS, p)
-            launch_cur = await conn.execute(LAUNCH_TIMES, p)
-            ids_cur = await conn.execute(INSERT_METRICS, p)
-            jobs_cur = await conn.execute(QUEUED_JOBS, p)
-            await conn.commit()
-    except BaseException:
-        if not conn.closed:
-            await conn.rollback()
-        raise
-    launched = {(t, a): at for t, a, at in await launch_cur.fetchall()}
-    ids = sorted(i for (i,) in await ids_cur.fetchall())
+    # Autocommit connection: no BEGIN/COMMIT of psycopg's own (each a Sync and a wait). The
+    # statements before the pipeline's one Sync run in one implicit transaction, committed
+    # at that Sync (all or nothing); leaving the block returns after the commit.
+    async with conn.pipeline():
+        await conn.execute(UPSERT_ADS, p)
+        ids_cur = await conn.execute(INSERT_METRICS, p)
+        jobs_cur = await conn.execute(QUEUED_JOBS, p)
+    inserted = sorted(await ids_cur.fetchall())  # (id, launched_at) in parameter order
     jobs = dict(await jobs_cur.fetchall())
     return [
         judge(
@@ -115,17 +108,18 @@ async def _write_sorted(
             ctr=p["ctr"][k],
             roas=p["roas"][k],
             observed_at=p["observed"][k],
-            launched_at=launched[(tenant, row.ad_id)],
-            metrics_id=ids[k],
+            launched_at=inserted[k][1],
+            metrics_id=inserted[k][0],
             rule=rule,
             job_id=jobs.get(p["keys"][k]),
         )
-        for k, (tenant, row) in enumerate(items)
+        for k, (_, row) in enumerate(items)
     ]
 
 
 class AsyncConnectionPool:
-    """A few psycopg async connections, opened on first use; a broken one is replaced."""
+    """A few psycopg async connections (autocommit: a pipeline is the transaction), opened
+    on first use; a broken one is replaced."""
 
     def __init__(self, dsn: str, size: int) -> None:
         self.dsn = dsn
@@ -141,7 +135,7 @@ class AsyncConnectionPool:
         conn = await self._idle.get()
         try:
             if conn is None or conn.closed:
-                conn = await psycopg.AsyncConnection.connect(self.dsn)
+                conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
             return await fn(conn, *args)
         except psycopg.OperationalError:
             if conn is not None:

@@ -90,10 +90,10 @@ def test_a_renamed_entry_is_started_found_and_stopped_under_its_new_name(
         # get() of a running actor returns it rather than a second one
         again = catalogue.get("winner_memory", settings, catalogue=renamed)
         assert again._actor_id == handle._actor_id
-        # a background actor: every thread of its process at its niceness (10)
-        assert spec.niceness == 10
+        # a background actor: every thread of its process at its niceness (19)
+        assert spec.niceness == 19
         nice = ray.get(handle.__ray_call__.remote(_thread_niceness))
-        assert nice and min(nice) >= 10, nice
+        assert nice and min(nice) >= 19, nice
     finally:
         assert catalogue.kill("winner_memory", settings, catalogue=renamed)
     deadline = time.monotonic() + 30

@@ -126,6 +126,25 @@ def test_a_failed_group_rolls_back_and_the_connection_goes_on(pg) -> None:
         assert list(rows) == [result.metrics_id]  # the failed group left nothing behind
 
 
+def test_a_group_failing_after_its_ad_upsert_leaves_no_ad(pg) -> None:
+    """The group's statements are one transaction: the metrics insert fails (video id too
+    long) after the ad upsert succeeded, and the new ad is rolled back with it."""
+    settings, db = pg
+
+    async def main():
+        pool = AsyncConnectionPool(db.libpq_dsn, 1)
+        try:
+            bad = [("default", FeedbackRow("late-fail", 10, 1, video_id="v" * 300))]
+            with pytest.raises(psycopg.errors.StringDataRightTruncation):
+                await pool.run(write_feedback_group, bad, settings.winner)
+        finally:
+            await pool.close()
+
+    asyncio.run(main())
+    with db.session() as s:
+        assert s.get(Ad, {"tenant_id": "default", "ad_id": "late-fail"}) is None
+
+
 def test_concurrent_batches_sharing_ads_do_not_deadlock(pg) -> None:
     """Two batch transactions over the same winners in opposite orders (the trigger locks
     each ad's queued job): rows go in by ad, so neither waits on the other in a cycle."""

@@ -364,6 +364,9 @@ def main(argv: list[str] | None = None) -> None:
     if needs_throwaway:
         raise SystemExit(f"PostgreSQL does not answer at {base}; set DATABASE_URL")
 
+    # The hourly learning cycle (first run a minute after a tenant is first seen) is no part
+    # of the feedback path, and the peer has none: off, so it does not land in some round.
+    os.environ["ADCLUSTER_LEARNING__SCHEDULE__ENABLED"] = "false"
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="adc-bench-fb-") as tmp:
         workdir = Path(tmp)

@@ -107,19 +107,22 @@ def _launch_times(conn: Connectable, tenant_id: str, ad_ids: list[str]) -> dict[
     return {ad_id: launched for ad_id, launched in conn.execute(stmt).all()}
 
 
-def ensure_ads(conn: Connectable, rows: list[FeedbackRow], tenant_id: str) -> dict[str, datetime]:
-    """Launch times of the rows' ads (this tenant's), registering ads seen for the first time.
+def ensure_ads(
+    conn: Connectable, rows: list[FeedbackRow], tenant_id: str, now: datetime
+) -> dict[str, datetime]:
+    """Launch times of the rows' ads (this tenant's), registering ads seen for the first time
+    (launched at the row's ``launched_at``, else its ``observed_at``, else ``now``: the time
+    the caller stores as the row's observation, so a new ad is never live for less than 0 h).
 
     One SELECT when every ad is known; else one INSERT ... ON CONFLICT DO NOTHING RETURNING
     for the new ones (and a second SELECT only for an ad another transaction inserted first).
     """
     first_seen: dict[str, datetime] = {}
     for r in rows:
-        first_seen.setdefault(r.ad_id, r.launched_at or r.observed_at or utcnow())
+        first_seen.setdefault(r.ad_id, r.launched_at or r.observed_at or now)
     found = _launch_times(conn, tenant_id, list(first_seen))
     missing = [a for a in first_seen if a not in found]
     if missing:
-        now = utcnow()
         new = [  # by ad id: one lock order for concurrent writers
             {
                 "ad_id": a,
@@ -162,7 +165,7 @@ def record_feedback(
     if with_ids is None:
         with_ids = len(rows) == 1
     now = utcnow()
-    launched = ensure_ads(conn, rows, tenant_id)
+    launched = ensure_ads(conn, rows, tenant_id, now)
     values = []
     for r in rows:
         ctr, roas = rates(r)

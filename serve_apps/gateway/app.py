@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from core.video.config import get_video_config
 from serve_apps.gateway.auth import install_auth
 from serve_apps.gateway.errors import error_response, install_error_handlers
+from serve_apps.gateway.feedback_asgi import FeedbackFastPath
 from serve_apps.gateway.metrics import install_metrics
 from serve_apps.gateway.services import Services
 
@@ -91,6 +92,7 @@ def build_app(services: Services, routers: tuple[str, ...] = ROUTERS) -> FastAPI
     for module_name in routers:
         app.include_router(importlib.import_module(module_name).router)
     uploads = {"/api/pro/assets": get_video_config().assets.max_upload_bytes}
+    app.add_middleware(FeedbackFastPath, fastapi_app=app)  # innermost of ours
     app.add_middleware(
         BodySizeLimit, max_bytes=services.settings.api.max_body_bytes, per_path=uploads
     )

@@ -6,6 +6,7 @@ import logging
 import math
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -119,7 +120,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, message, None, getattr(exc, "headers", None))
 
     @app.exception_handler(OperationalError)
-    async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:
+    @app.exception_handler(psycopg.OperationalError)  # the async feedback writer's driver
+    async def _db_down(_: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable", extra={"error": type(exc).__name__})
         return error_response(503, "database unavailable", None, {"Retry-After": "1"})
 

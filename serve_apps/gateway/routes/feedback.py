@@ -29,16 +29,23 @@ def _store(services: Services, items: list[FeedbackIn], tenant: str) -> list[Fee
         return record_feedback(conn, rows, tenant_id=tenant, rule=services.settings.winner)
 
 
+async def store_feedback(services: Services, tenant: str, body: FeedbackIn) -> FeedbackOut:
+    """Store one row through the replica's group commit; the answer after its commit."""
+    row = FeedbackRow(**body.model_dump())
+    result = await services.feedback_writer.submit((tenant, row))
+    return FeedbackOut.model_validate(result, from_attributes=True)
+
+
 @router.post("/feedback", response_model=FeedbackOut)
 async def post_feedback(body: FeedbackIn, services: ServicesDep, tenant: TenantDep) -> FeedbackOut:
     """Store one feedback row; say whether the ad is a winner and which job indexes it.
 
     The row is committed with the other requests that arrive meanwhile (group commit,
-    ``services.feedback_writer``) and answered only after that commit.
+    ``services.feedback_writer``) and answered only after that commit. (A valid JSON body
+    is served by ``serve_apps.gateway.feedback_asgi`` without the framework's layers, with
+    this same function; this route answers everything else, errors included.)
     """
-    row = FeedbackRow(**body.model_dump())
-    result = await services.feedback_writer.submit((tenant, row))
-    return FeedbackOut.model_validate(result, from_attributes=True)
+    return await store_feedback(services, tenant, body)
 
 
 @router.post("/feedback/batch", response_model=FeedbackBatchOut)

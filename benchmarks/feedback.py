@@ -10,12 +10,17 @@ row a winner (CTR 4% after 48 h), 16 and 64 connections, then rows that never wi
 interleaved: at every setting their rounds alternate, the peer measured with every Ray
 process stopped (SIGSTOP, as if Ray were not running) and the gateway with the peer's
 process stopped, so that both meet the same machine (its speed drifts within minutes).
+Before every round, not counted, the side's growing tables get ``VACUUM ANALYZE`` (this
+machine's PostgreSQL runs without autovacuum; see ``autovacuum``), and a setting starts only
+when the gateway has indexed every winner of the one before. The learning schedule is off (an
+hourly cycle is no part of the feedback path). Each round records the CPU its side used per
+request, by process (PostgreSQL's backends counted for both sides).
 Then the embedded default (SQLite) through the gateway at 16 connections: throughput and p99.
 
 Nothing acknowledged may be lost: after each gateway side the script counts the stored rows
 against wrk's 2xx answers and waits until every queued winner is indexed.
 
-    .venv/bin/python benchmarks/feedback.py [--duration 10] [--rounds 3] [--connections 16,64]
+    .venv/bin/python benchmarks/feedback.py [--duration 10] [--rounds 5] [--connections 16,64]
 
 Writes ``benchmarks/results/feedback.json``: ``ratio`` (gateway/peer requests per second at
 the first connection count, every row a winner), ``ratio_c64``, ``ratio_no_winners``,
@@ -242,20 +247,21 @@ def check_no_loss(settings: Settings, load: Load, wait_s: float = 180.0) -> dict
 HOT_TABLES = ("ads", "performance_metrics", "pending_jobs", "winners")
 
 
-def refresh_statistics(settings: Settings) -> None:
-    """``ANALYZE`` the tables the load grows, as autovacuum would.
+def autovacuum(settings: Settings) -> None:
+    """``VACUUM ANALYZE`` the tables the load grows, as autovacuum would.
 
-    This machine's PostgreSQL runs with autovacuum off, so without this the tables are never
+    This machine's PostgreSQL runs with autovacuum off. Without this, the tables are never
     analysed: every connection keeps the plans it prepared while they were empty (the
     foreign-key check of each metrics insert and the winner trigger's ad lookup among them),
     and a plan that picked ``ix_ads_tenant_created`` over the primary key walks every ad of
-    the tenant on each insert: both sides slow down round after round. ``ANALYZE``
-    invalidates those plans."""
+    the tenant on each insert; and they are never vacuumed: the job queue's indexes keep an
+    entry for every old version of every job (pending, running, done). Both sides slowed
+    down round after round. ``ANALYZE`` also invalidates the stale plans."""
     db = Database(settings.db_url)
     try:
-        with db.engine.begin() as conn:
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             for table in HOT_TABLES:
-                conn.exec_driver_sql(f"ANALYZE {table}")
+                conn.exec_driver_sql(f"VACUUM ANALYZE {table}")
     finally:
         db.dispose()
 
@@ -301,12 +307,12 @@ def measure_postgres(
                 for side, (load, url, others) in sides.items():
                     with paused(others()):
                         load.run(url, connections, args.warmup, winners)
-                        refresh_statistics(schemas[side])
+                        autovacuum(schemas[side])
                 for i in range(args.rounds):
                     for side in ("peer", "gateway") if i % 2 == 0 else ("gateway", "peer"):
                         load, url, others = sides[side]
                         with paused(others()):
-                            refresh_statistics(schemas[side])
+                            autovacuum(schemas[side])
                             load.run(url, connections, args.settle, winners)
                             rounds[side].append(
                                 load.one_round(side, url, connections, winners, metered[side])
@@ -342,7 +348,7 @@ def measure_sqlite(settings: Settings, load: Load, connections: int) -> dict[str
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument(
         "--settle", type=float, default=1.0, help="seconds of load before each round, not counted"

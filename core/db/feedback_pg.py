@@ -3,10 +3,10 @@
 The hot path of ``POST /api/ml/feedback`` on PostgreSQL (``core.db.feedback`` is the
 portable path, used for SQLite and for batches). It runs on the gateway's event loop, no
 worker thread: a thread that needs the GIL back after every statement waits behind the
-request handlers and leaves its transaction idle. The three statements of a group (ad upsert;
-metrics insert returning ids and launch times; queued jobs) go out in one pipeline that
-ends in one Sync: one round trip and one implicit transaction, committed at the Sync; the
-winner trigger works inside it.
+request handlers and leaves its transaction idle. The statements of a group (ad upsert; metrics
+insert returning ids and launch times; the queued jobs of rows that may win, when there
+are any) go out in one pipeline that ends in one Sync: one round trip and one implicit
+transaction, committed at the Sync; the winner trigger works inside it.
 
 Ids come back in parameter order: the rows are inserted by ``ORDER BY`` their position
 and take ascending ids from the sequence, so sorted ids map to positions (the technique
@@ -23,7 +23,7 @@ import psycopg
 from core.db.feedback import FeedbackResult, FeedbackRow, judge, rates
 from core.db.models import utcnow
 from core.db.triggers import JOB_TYPE
-from core.domain.winner import WinnerRule
+from core.domain.winner import WinnerRule, winner_reason
 
 UPSERT_ADS = """
 INSERT INTO ads (tenant_id, ad_id, platform, status, launched_at, created_at)
@@ -47,13 +47,14 @@ RETURNING id, (SELECT launched_at FROM ads
 """
 QUEUED_JOBS = """
 SELECT dedupe_key, id FROM pending_jobs
- WHERE job_type = %(job_type)s AND status = 'pending' AND dedupe_key = ANY(%(keys)s::text[])
+ WHERE job_type = %(job_type)s AND status = 'pending' AND dedupe_key = ANY(%(may_win)s::text[])
 """
 
 
-def _params(items: list[tuple[str, FeedbackRow]], now: datetime) -> dict:
+def _params(items: list[tuple[str, FeedbackRow]], now: datetime, rule: WinnerRule) -> dict:
     rows = [r for _, r in items]
     derived = [rates(r) for r in rows]
+    keys = [f"{t}:{r.ad_id}" for t, r in items]
     return {
         "now": now,
         "tenants": [t for t, _ in items],
@@ -68,7 +69,14 @@ def _params(items: list[tuple[str, FeedbackRow]], now: datetime) -> dict:
         "ctr": [ctr for ctr, _ in derived],
         "roas": [roas for _, roas in derived],
         "observed": [r.observed_at or now for r in rows],
-        "keys": [f"{t}:{r.ad_id}" for t, r in items],
+        "keys": keys,
+        # Rows that win if old enough: only their queued jobs are worth reading back (a
+        # group of rows that cannot win, the usual case, skips the statement).
+        "may_win": [
+            key
+            for key, r, (ctr, roas) in zip(keys, rows, derived, strict=True)
+            if r.impressions >= rule.min_impressions and winner_reason(ctr, roas, rule)
+        ],
         "job_type": JOB_TYPE,
     }
 
@@ -92,16 +100,16 @@ async def write_feedback_group(
 async def _write_sorted(
     conn: psycopg.AsyncConnection, items: list[tuple[str, FeedbackRow]], rule: WinnerRule
 ) -> list[FeedbackResult]:
-    p = _params(items, utcnow())
+    p = _params(items, utcnow(), rule)
     # Autocommit connection: no BEGIN/COMMIT of psycopg's own (each a Sync and a wait). The
     # statements before the pipeline's one Sync run in one implicit transaction, committed
     # at that Sync (all or nothing); leaving the block returns after the commit.
     async with conn.pipeline():
         await conn.execute(UPSERT_ADS, p)
         ids_cur = await conn.execute(INSERT_METRICS, p)
-        jobs_cur = await conn.execute(QUEUED_JOBS, p)
+        jobs_cur = await conn.execute(QUEUED_JOBS, p) if p["may_win"] else None
     inserted = sorted(await ids_cur.fetchall())  # (id, launched_at) in parameter order
-    jobs = dict(await jobs_cur.fetchall())
+    jobs = dict(await jobs_cur.fetchall()) if jobs_cur is not None else {}
     return [
         judge(
             row,

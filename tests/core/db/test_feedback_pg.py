@@ -78,6 +78,19 @@ def test_same_ad_twice_in_a_group_and_known_ads(pg) -> None:
     assert results[0].job_id == results[1].job_id is not None  # one pending job per ad
 
 
+def test_a_group_that_cannot_win_skips_the_job_read(pg) -> None:
+    """Rows under every threshold (the usual case): no queued-job read; an ad that already
+    has a queued job is not reported with it (it did not win now)."""
+    settings, db = pg
+    launched = utcnow() - timedelta(hours=48)
+    (won,) = write(settings, db, [("default", FeedbackRow("n1", 2000, 100, launched_at=launched))])
+    assert won.winner and won.job_id is not None
+    rows = [("default", FeedbackRow(a, 2000, 2)) for a in ("n1", "n2")]
+    results = write(settings, db, rows)
+    assert [(r.winner, r.job_id) for r in results] == [(False, None), (False, None)]
+    assert all(r.metrics_id is not None for r in results)
+
+
 def test_a_broken_connection_is_replaced(pg) -> None:
     settings, db = pg
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import shutil
 import socket
 from functools import lru_cache
@@ -82,10 +83,25 @@ def effective_proxy(config: HttpSettings) -> ProxyMode:
     return config.proxy
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# Side ports come from here: below the kernel's ephemeral range (32768-60999 by default),
+# where outgoing connections take their local ports, and above Ray's worker ports
+# (10002-19999). A port picked from the ephemeral range was sometimes taken by an outgoing
+# connection before HAProxy bound it ("cannot bind socket ... Address already in use").
+SIDE_PORTS = range(20000, 30000)
+
+
+def _free_port(ports: range = SIDE_PORTS) -> int:
+    """A port of ``ports`` that nothing listens on now (tried from a random start)."""
+    start = random.randrange(len(ports))
+    for i in range(len(ports)):
+        port = ports[(start + i) % len(ports)]
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1}")
 
 
 # Ray's HAProxy template always renders ``log <target> local0 info``: with no access log

@@ -37,6 +37,8 @@ def test_repo_config_defaults_to_haproxy_with_free_side_ports() -> None:
     assert env["RAY_SERVE_HAPROXY_METRICS_ENABLED"] == "0"
     ports = {env[k] for k in env if k.endswith("_PORT")}
     assert len(ports) == 4 and "8404" not in ports
+    # below the ephemeral range, where outgoing connections could take them first
+    assert all(int(p) in serve_mode.SIDE_PORTS for p in ports)
     assert env["RAY_SERVE_HAPROXY_LOG_TARGET"] == serve_mode.NO_ACCESS_LOG
     assert env["RAY_SERVE_METRICS_EXPORT_INTERVAL_MS"] == "1000"
     assert env["RAY_SERVE_CONTROL_LOOP_INTERVAL_S"] == "0.5"
@@ -121,3 +123,26 @@ def test_disconnect_watch_is_switched_off_through_serve_callback() -> None:
 
     app = middleware.cls(Starlette(routes=[Route("/", echo)]))
     assert TestClient(app).get("/").json() == "?1"
+
+
+def test_a_side_port_in_use_is_skipped() -> None:
+    import socket
+
+    def listening_with_a_free_neighbour() -> socket.socket:
+        while True:
+            s = socket.socket()
+            s.bind(("0.0.0.0", 0))
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", s.getsockname()[1] + 1))
+                    return s
+                except OSError:
+                    s.close()
+
+    with listening_with_a_free_neighbour() as taken:
+        port = taken.getsockname()[1]
+        taken.listen()
+        ports = range(port, port + 2)
+        assert {serve_mode._free_port(ports) for _ in range(20)} == {port + 1}
+        with pytest.raises(RuntimeError, match="no free port"):
+            serve_mode._free_port(range(port, port + 1))

@@ -205,8 +205,10 @@ def test_replicas_and_actors_spread_over_the_nodes(deployed: Deployed) -> None:
     named = {a.name: deployed.name_of(a.node_id) for a in ours}
     for role in PINNED:
         assert named[role] in ("cpu", "gpu"), named  # on an adc_state worker, never the head
+    # Which adc_state worker (cpu or gpu) hosts each pinned actor is Ray's choice: all three
+    # on one of them happens (a heavy CI run, 2026-11-26), so no node is required to host one.
     hosts = {deployed.name_of(a.node_id) for a in live}
-    assert hosts == {"head", "cpu", "gpu"}, hosts
+    assert len(hosts) >= 2 and hosts <= {"head", "cpu", "gpu"}, hosts
 
 
 def submit_and_wait(client: Any, entrypoint: str, env: dict[str, str]) -> str:

@@ -61,8 +61,14 @@ def test_consumer_indexes_queued_winners(actors, db_kind: str) -> None:  # type:
         lambda: (s := ray.get(memory.stats.remote("default")))["winner_count"] == 5 and s
     )
     assert stats["index_size"] == 5 and stats["by_reason"] == {"ctr": 5}
-    with db.session() as s:
-        wait_for(lambda: jobs.counts(s).get("done") == 5)
+
+    def done() -> int | None:
+        # A session per poll: on SQLite a session is a BEGIN IMMEDIATE transaction, and one
+        # held across the wait would keep the consumer from marking its jobs done.
+        with db.session() as s:
+            return jobs.counts(s).get("done")
+
+    wait_for(lambda: done() == 5)
     db.dispose()
 
 

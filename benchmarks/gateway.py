@@ -49,7 +49,13 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import paused, ray_processes, write_result  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    cpu_ms_per_request,
+    cpu_seconds,
+    paused,
+    ray_processes,
+    write_result,
+)
 from cluster import serve_mode  # noqa: E402
 from core.db.engine import Database  # noqa: E402
 from core.db.keys import create_key  # noqa: E402
@@ -240,6 +246,15 @@ class Load:
         return r
 
 
+def measured(load: Load, url: str, processes: list[psutil.Process]) -> dict[str, Any]:
+    """One round, with the CPU each of ``processes`` used per request (milliseconds, by
+    ``process_label``: where a side's cost goes)."""
+    before = cpu_seconds(processes)
+    r = load.one_round(url)
+    r["cpu_ms_per_request"] = cpu_ms_per_request(before, cpu_seconds(processes), r["requests"])
+    return r
+
+
 def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians over rounds (not the best round), with every round's figures."""
     return {
@@ -248,8 +263,20 @@ def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "p99_ms": statistics.median(r["p99_ms"] for r in rounds),
         "non_2xx": sum(r["non_2xx"] for r in rounds),
         "socket_errors": sum(r["socket_errors"] for r in rounds),
+        "cpu_ms_per_request": median_cpu(rounds),
         "rounds": rounds,
     }
+
+
+def median_cpu(rounds: list[dict[str, Any]]) -> dict[str, float]:
+    """Each process label's median CPU ms per request over ``rounds`` (0 where a round
+    left it out), largest first."""
+    labels = {k for r in rounds for k in r.get("cpu_ms_per_request", {})}
+    med = {
+        k: round(statistics.median(r.get("cpu_ms_per_request", {}).get(k, 0.0) for r in rounds), 3)
+        for k in labels
+    }
+    return dict(sorted(med.items(), key=lambda kv: -kv[1]))
 
 
 # -- the two sides ---------------------------------------------------------------------
@@ -351,6 +378,7 @@ def measure_gateway(
         url, plain_url = f"{running.url}{PATH}", f"{plain.base_url}{PATH}"
         load.check(url)
         load.run(url, load.args.warmup)
+        plain_proc = psutil.Process(plain.proc.pid)
         sides: dict[str, list[dict[str, Any]]] = {"plain": [], "on": [], "off": []}
         order = ["plain", "on", "off"]
         for i in range(load.args.rounds):
@@ -359,13 +387,14 @@ def measure_gateway(
                     print("  plain uvicorn (Ray stopped):", end="", flush=True)
                     with paused(ray_processes(exclude={plain.proc.pid})):
                         load.run(plain_url, load.args.settle)
-                        sides["plain"].append(load.one_round(plain_url))
+                        sides["plain"].append(measured(load, plain_url, [plain_proc]))
                     continue
                 set_prediction_log(settings, port, side == "on")
                 print(f"  gateway, prediction log {side}:", end="", flush=True)
-                with paused([psutil.Process(plain.proc.pid)]):
+                with paused([plain_proc]):
                     load.run(url, load.args.settle)
-                    sides[side].append(load.one_round(url))
+                    gateway_procs = ray_processes(exclude={plain.proc.pid})
+                    sides[side].append(measured(load, url, gateway_procs))
     on, off, peer = (summarise(sides[k]) for k in ("on", "off", "plain"))
     return {
         "server": f"Ray Serve gateway, proxy={effective}",

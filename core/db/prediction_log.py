@@ -8,8 +8,10 @@ The gateway buffers rows and sends batches to the ``prediction_log`` actor
 from __future__ import annotations
 
 import json
+import math
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
@@ -95,10 +97,19 @@ def _pg_time(value: datetime | float) -> datetime:
 def _sqlite_time(value: datetime | float) -> str:
     """Naive UTC in SQLAlchemy's SQLite DATETIME text (what ``UTCDateTime`` stores)."""
     if not isinstance(value, datetime):
-        value = datetime.fromtimestamp(value, UTC)
+        # Epoch seconds (the gateway's rows): the second's text comes from a small cache
+        # (a batch's rows share a few seconds), the microseconds are appended.
+        frac, whole = math.modf(value)  # rounded as datetime.fromtimestamp rounds
+        seconds, micros = divmod(int(whole) * 1_000_000 + round(frac * 1_000_000), 1_000_000)
+        return f"{_utc_second(seconds)}.{micros:06d}"
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value.isoformat(sep=" ", timespec="microseconds")
+
+
+@lru_cache(maxsize=256)
+def _utc_second(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def recent(db: Database, tenant_id: str, kind: str, limit: int = 100) -> list[dict[str, Any]]:

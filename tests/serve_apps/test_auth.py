@@ -317,3 +317,52 @@ def test_http_missing_revoked_and_valid_key(gateway_url: str, app_settings: Sett
             time.sleep(0.25)
         assert r.status_code == 403 and r.json() == {"error": "API key revoked", "details": None}
     db.dispose()
+
+
+def test_an_entry_whose_refresh_is_late_answers_for_one_more_ttl_at_most(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """A refresh held up by the database (SQLite's write lock taken by a long transaction)
+    does not stop every request at the entry's expiry: the entry answers while its refresh
+    is in flight, up to one more TTL; after that, requests wait for the database."""
+    db = _migrated_db(make_settings)
+    key = keys.create_key(db, tenant_id="acme", name="k")
+    clock = _Clock()
+    cache = KeyCache(db, 10.0, refresh_at=0.8, clock=clock)
+    digest = keys.hash_key(key)
+
+    async def scenario() -> None:
+        assert (await cache.lookup(key)).tenant_id == "acme"
+        stuck = asyncio.get_running_loop().create_future()  # a refresh that never returns
+        cache._lookups[digest] = stuck
+        clock.now += 12  # expired 2 s ago, its refresh in flight: answered, stale
+        assert (await asyncio.wait_for(cache.lookup(key), 5)).tenant_id == "acme"
+        clock.now += 9  # 11 s past expiry: beyond the grace, the request waits
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(cache.lookup(key), 0.2)
+        stuck.set_result(None)  # the refresh ends: the key is gone
+        assert await cache.lookup(key) is None
+
+    asyncio.run(scenario())
+    db.dispose()
+
+
+def test_an_expired_entry_with_no_refresh_in_flight_is_looked_up_again(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """An idle key's entry is not served stale: past its TTL the next request waits for a
+    fresh lookup, which sees a revocation."""
+    db = _migrated_db(make_settings)
+    key = keys.create_key(db, tenant_id="acme", name="k")
+    clock = _Clock()
+    cache = KeyCache(db, 10.0, clock=clock)
+
+    async def scenario() -> None:
+        assert (await cache.lookup(key)).revoked is False
+        keys.revoke_key(db, keys.key_prefix(key))
+        clock.now += 10.5
+        assert (await cache.lookup(key)).revoked is True
+        assert cache.lookups == 2
+
+    asyncio.run(scenario())
+    db.dispose()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from core.db.engine import Database
-from core.db.prediction_log import insert_rows, prediction_row, recent
+from core.db.prediction_log import _sqlite_time, insert_rows, prediction_row, recent
 
 
 def row(i: int, tenant: str = "t1") -> dict:
@@ -64,3 +67,14 @@ def test_served_at_reads_back_exactly(db: Database) -> None:
         datetime(2026, 11, 26, 11, 5, 9, tzinfo=UTC),
         datetime(2026, 11, 26, 11, 5, 10, 250000, tzinfo=UTC),
     ]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.floats(min_value=0, max_value=4e9, allow_nan=False, allow_infinity=False))
+def test_epoch_seconds_text_matches_datetime(value: float) -> None:
+    """The cached-second conversion of epoch seconds gives exactly the text of
+    ``datetime.fromtimestamp`` (its rounding included), which SQLite then stores."""
+    from datetime import UTC, datetime
+
+    expected = datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
+    assert _sqlite_time(value) == expected.isoformat(sep=" ", timespec="microseconds")

@@ -40,7 +40,7 @@ def test_repo_config_defaults_to_haproxy_with_free_side_ports() -> None:
     # below the ephemeral range, where outgoing connections could take them first
     assert all(int(p) in serve_mode.SIDE_PORTS for p in ports)
     assert env["RAY_SERVE_HAPROXY_LOG_TARGET"] == serve_mode.NO_ACCESS_LOG
-    assert env["RAY_SERVE_METRICS_EXPORT_INTERVAL_MS"] == "1000"
+    assert env["RAY_SERVE_METRICS_EXPORT_INTERVAL_MS"] == "100"
     assert env["RAY_SERVE_CONTROL_LOOP_INTERVAL_S"] == "0.5"
 
 

@@ -321,9 +321,11 @@ def measure_postgres(
                     result[side][name] = summarise(rounds[side])
                 # The next setting starts with no backlog: what this one queued is indexed
                 # now, with the peer stopped, not during the next setting's gateway rounds.
-                with paused(sides["gateway"][2]()):
+                with paused([peer_proc]):
                     left, waited = wait_indexed(gw_settings)
                 result["gateway"][name]["indexed_after_s"] = waited
+                if left:  # still queued after the wait: the next setting starts with them
+                    result["gateway"][name]["winner_jobs_left_after_wait"] = left
             result["gateway"]["no_loss"] = check_no_loss(gw_settings, gw_load)
             print(f"  no-loss check: {result['gateway']['no_loss']}", flush=True)
     finally:

@@ -318,6 +318,9 @@ class PredictionLog(TenantMixin, Base):
     """One served prediction (SPEC §2), so its accuracy can be measured later (§4, loop 5)."""
 
     __tablename__ = "prediction_log"
+    # No index of its own: ``ix_prediction_log_lookup`` leads with it (migration 0008), and
+    # every index here costs on each logged prediction.
+    tenant_id: Mapped[str] = mapped_column(String(64), default="default")
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )

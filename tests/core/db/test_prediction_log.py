@@ -78,3 +78,22 @@ def test_epoch_seconds_text_matches_datetime(value: float) -> None:
 
     expected = datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
     assert _sqlite_time(value) == expected.isoformat(sep=" ", timespec="microseconds")
+
+
+def test_tenant_queries_use_the_lookup_index_alone(db: Database) -> None:
+    """Migration 0008 drops the tenant-only index: the lookup index, which leads with the
+    tenant, is the one left for the tenant's rows; downgrading puts the old index back."""
+    from sqlalchemy import inspect
+
+    from core.db.migrate import downgrade, upgrade
+
+    def names() -> set[str]:
+        return {i["name"] for i in inspect(db.engine).get_indexes("prediction_log")}
+
+    assert names() == {"ix_prediction_log_lookup", "ix_prediction_log_served_at"}
+    downgrade(db, "0007_assets")
+    assert "ix_prediction_log_tenant_id" in names()
+    upgrade(db)
+    assert "ix_prediction_log_tenant_id" not in names()
+    insert_rows(db, [row(i, "t5") for i in range(3)])
+    assert [r["ad_id"] for r in recent(db, "t5", "roas")] == ["ad-2", "ad-1", "ad-0"]

@@ -80,9 +80,9 @@ def test_epoch_seconds_text_matches_datetime(value: float) -> None:
     assert _sqlite_time(value) == expected.isoformat(sep=" ", timespec="microseconds")
 
 
-def test_tenant_queries_use_the_lookup_index_alone(db: Database) -> None:
-    """Migration 0008 drops the tenant-only index: the lookup index, which leads with the
-    tenant, is the one left for the tenant's rows; downgrading puts the old index back."""
+def test_migration_0008_drops_the_tenant_only_index(db: Database) -> None:
+    """Migration 0008 drops the tenant-only index (the lookup index leads with the tenant);
+    downgrading puts it back, and the tenant's rows still read back after the round trip."""
     from sqlalchemy import inspect
 
     from core.db.migrate import downgrade, upgrade

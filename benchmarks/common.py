@@ -7,7 +7,7 @@ import os
 import platform
 import signal
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,17 @@ def cpu_ms_per_request(
     per = {k: (v - before.get(k, 0.0)) * 1000 / max(requests, 1) for k, v in after.items()}
     kept = {k: round(v, 3) for k, v in sorted(per.items(), key=lambda kv: -kv[1]) if v >= floor_ms}
     return {"total": round(sum(per.values()), 3), **kept}
+
+
+def with_cpu(
+    processes: Callable[[], Iterable[psutil.Process]], run: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """One round (``run()``, whose figures hold ``requests``) with ``cpu_ms_per_request``
+    added: the CPU each of ``processes`` (listed before and after) used per request."""
+    before = cpu_seconds(processes())
+    r = run()
+    r["cpu_ms_per_request"] = cpu_ms_per_request(before, cpu_seconds(processes()), r["requests"])
+    return r
 
 
 @contextmanager

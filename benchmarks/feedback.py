@@ -48,11 +48,10 @@ import psutil  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from benchmarks.common import (  # noqa: E402
-    cpu_ms_per_request,
-    cpu_seconds,
     paused,
     postgres_processes,
     ray_processes,
+    with_cpu,
     write_result,
 )
 from benchmarks.gateway import (  # noqa: E402
@@ -149,12 +148,11 @@ class Load:
         """One counted round; ``metered``: the processes whose CPU per request is recorded
         (``cpu_ms_per_request``, by process; it includes work that the round's requests left
         to finish after it, such as winners still being indexed)."""
-        before = cpu_seconds(metered()) if metered else {}
-        r = self.run(base_url, connections, self.args.duration, winners)
-        if metered:
-            r["cpu_ms_per_request"] = cpu_ms_per_request(
-                before, cpu_seconds(metered()), r["requests"]
-            )
+
+        def run() -> dict[str, Any]:
+            return self.run(base_url, connections, self.args.duration, winners)
+
+        r = with_cpu(metered, run) if metered else run()
         cpu = r.get("cpu_ms_per_request", {}).get("total")
         print(
             f"  {label:<8}c={connections:<3}{'' if winners else ' (no winners)'}"

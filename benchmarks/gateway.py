@@ -49,13 +49,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import (  # noqa: E402
-    cpu_ms_per_request,
-    cpu_seconds,
-    paused,
-    ray_processes,
-    write_result,
-)
+from benchmarks.common import paused, ray_processes, with_cpu, write_result  # noqa: E402
 from cluster import serve_mode  # noqa: E402
 from core.db.engine import Database  # noqa: E402
 from core.db.keys import create_key  # noqa: E402
@@ -246,15 +240,6 @@ class Load:
         return r
 
 
-def measured(load: Load, url: str, processes: list[psutil.Process]) -> dict[str, Any]:
-    """One round, with the CPU each of ``processes`` used per request (milliseconds, by
-    ``process_label``: where a side's cost goes)."""
-    before = cpu_seconds(processes)
-    r = load.one_round(url)
-    r["cpu_ms_per_request"] = cpu_ms_per_request(before, cpu_seconds(processes), r["requests"])
-    return r
-
-
 def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians over rounds (not the best round), with every round's figures."""
     return {
@@ -387,14 +372,20 @@ def measure_gateway(
                     print("  plain uvicorn (Ray stopped):", end="", flush=True)
                     with paused(ray_processes(exclude={plain.proc.pid})):
                         load.run(plain_url, load.args.settle)
-                        sides["plain"].append(measured(load, plain_url, [plain_proc]))
+                        sides["plain"].append(
+                            with_cpu(lambda: [plain_proc], lambda: load.one_round(plain_url))
+                        )
                     continue
                 set_prediction_log(settings, port, side == "on")
                 print(f"  gateway, prediction log {side}:", end="", flush=True)
                 with paused([plain_proc]):
                     load.run(url, load.args.settle)
-                    gateway_procs = ray_processes(exclude={plain.proc.pid})
-                    sides[side].append(measured(load, url, gateway_procs))
+                    sides[side].append(
+                        with_cpu(
+                            lambda: ray_processes(exclude={plain.proc.pid}),
+                            lambda: load.one_round(url),
+                        )
+                    )
     on, off, peer = (summarise(sides[k]) for k in ("on", "off", "plain"))
     return {
         "server": f"Ray Serve gateway, proxy={effective}",

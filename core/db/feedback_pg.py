@@ -16,6 +16,7 @@ SQLAlchemy's ``sort_by_parameter_order`` uses on PostgreSQL).
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import datetime
 
 import psycopg
@@ -23,7 +24,7 @@ import psycopg
 from core.db.feedback import FeedbackResult, FeedbackRow, judge, rates
 from core.db.models import utcnow
 from core.db.triggers import JOB_TYPE
-from core.domain.winner import WinnerRule, winner_reason
+from core.domain.winner import WinnerRule, is_winner
 
 UPSERT_ADS = """
 INSERT INTO ads (tenant_id, ad_id, platform, status, launched_at, created_at)
@@ -70,12 +71,14 @@ def _params(items: list[tuple[str, FeedbackRow]], now: datetime, rule: WinnerRul
         "roas": [roas for _, roas in derived],
         "observed": [r.observed_at or now for r in rows],
         "keys": keys,
-        # Rows that win if old enough: only their queued jobs are worth reading back (a
-        # group of rows that cannot win, the usual case, skips the statement).
+        # Rows that win if old enough (the rule with any age): only their queued jobs are
+        # worth reading back (a group of rows that cannot win, the usual case, skips it).
         "may_win": [
             key
             for key, r, (ctr, roas) in zip(keys, rows, derived, strict=True)
-            if r.impressions >= rule.min_impressions and winner_reason(ctr, roas, rule)
+            if is_winner(
+                hours_live=math.inf, impressions=r.impressions, ctr=ctr, roas=roas, rule=rule
+            )
         ],
         "job_type": JOB_TYPE,
     }
